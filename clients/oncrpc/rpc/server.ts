@@ -1,0 +1,304 @@
+/**
+ * RpcServer: ONC RPC over TCP for many concurrent connections.
+ *
+ * Policy lives here, explicit and bounded: a cap on connections (past it a
+ * connection is closed at once, with a log line naming the peer), a maximum
+ * record size enforced before buffering, an idle timeout, and backpressure: a
+ * connection whose peer stops reading, or that has too many calls in flight,
+ * stops being read until it drains, so no client can make the server buffer
+ * without bound. Replies leave in call order on each connection and are
+ * written scatter/gather (one writev per reply). close() is graceful: it stops
+ * accepting, lets calls in flight answer, then closes every connection.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { type Logger, silentLogger } from '../logger.js';
+import { type ConnectionHandle, Dispatcher, type Reply } from './dispatcher.js';
+import type { ProgramVersion } from './program.js';
+import { RecordDecoder, RecordMarkingError } from './record-marking.js';
+
+export interface RpcServerOptions {
+  /** Largest call record accepted, in bytes (default 8 MiB). */
+  maxRecordSize?: number;
+  /** Connections served at once (default 256); more are closed on arrival. */
+  maxConnections?: number;
+  /** A connection with nothing in flight is closed after this long (default 5 min; 0 = never). */
+  idleTimeoutMs?: number;
+  /** Reply bytes queued per connection before it stops being read (default 8 MiB). */
+  maxQueuedReplyBytes?: number;
+  /** Calls being handled per connection before it stops being read (default 64). */
+  maxCallsInFlight?: number;
+  /** How long close() waits for calls in flight before cutting connections (default 5 s). */
+  closeTimeoutMs?: number;
+  log?: Logger;
+}
+
+export interface RpcServerStats {
+  connections: number;
+  accepted: number;
+  refused: number;
+  calls: number;
+  protocolErrors: number;
+}
+
+const DEFAULTS = {
+  maxRecordSize: 8 * 1024 * 1024,
+  maxConnections: 256,
+  idleTimeoutMs: 5 * 60 * 1000,
+  maxQueuedReplyBytes: 8 * 1024 * 1024,
+  maxCallsInFlight: 64,
+  closeTimeoutMs: 5000,
+};
+
+export class RpcServer extends EventEmitter {
+  readonly options: Required<Omit<RpcServerOptions, 'log'>>;
+  readonly dispatcher: Dispatcher;
+  private readonly log: Logger;
+  private readonly server: net.Server;
+  private readonly connections = new Set<Connection>();
+  private nextConnectionId = 1;
+  private closing = false;
+  readonly stats: RpcServerStats = { connections: 0, accepted: 0, refused: 0, calls: 0, protocolErrors: 0 };
+
+  constructor(options: RpcServerOptions = {}) {
+    super();
+    const { log, ...rest } = options;
+    this.options = { ...DEFAULTS, ...stripUndefined(rest) };
+    this.log = log ?? silentLogger;
+    this.dispatcher = new Dispatcher(this.log);
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  addProgram(program: ProgramVersion): this {
+    this.dispatcher.add(program);
+    return this;
+  }
+
+  /** Listen on host:port (port 0 picks a free one); resolves with the bound port. */
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const peer = { address: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 };
+    if (this.closing || this.connections.size >= this.options.maxConnections) {
+      this.stats.refused++;
+      this.log.warn('refusing connection: connection cap reached', {
+        peer: `${peer.address}:${peer.port}`,
+        open: this.connections.size,
+        cap: this.options.maxConnections,
+      });
+      socket.destroy();
+      return;
+    }
+    this.stats.accepted++;
+    const conn = new Connection(this, socket, this.nextConnectionId++, peer);
+    this.connections.add(conn);
+    this.stats.connections = this.connections.size;
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.stats.connections = this.connections.size;
+      conn.closed();
+      if (this.closing && this.connections.size === 0) this.emit('drained');
+    });
+  }
+
+  /** @internal */
+  protocolError(conn: Connection, e: Error): void {
+    this.stats.protocolErrors++;
+    this.log.warn('closing connection: RPC record marking violated', {
+      peer: `${conn.peer.address}:${conn.peer.port}`,
+      error: e.message,
+    });
+  }
+
+  /** @internal */
+  logIdle(conn: Connection): void {
+    this.log.info('closing idle connection', {
+      peer: `${conn.peer.address}:${conn.peer.port}`,
+      idleMs: this.options.idleTimeoutMs,
+    });
+  }
+
+  /** Stop accepting; answer calls in flight; close every connection. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const listening = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const conn of this.connections) conn.shutdown();
+    if (this.connections.size > 0) {
+      const drained = new Promise<void>((resolve) => this.once('drained', resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.closeTimeoutMs);
+      });
+      await Promise.race([drained, timeout]);
+      clearTimeout(timer);
+      for (const conn of this.connections) conn.socket.destroy();
+    }
+    await listening;
+  }
+}
+
+class Connection implements ConnectionHandle {
+  readonly socket: net.Socket;
+  readonly id: number;
+  readonly peer: { address: string; port: number };
+  private readonly server: RpcServer;
+  private readonly decoder: RecordDecoder;
+  private readonly closeCallbacks: (() => void)[] = [];
+  /** Replies finished out of order, waiting for earlier ones. */
+  private readonly ready = new Map<number, Reply>();
+  private nextSeq = 0;
+  private nextToSend = 0;
+  private inFlight = 0;
+  private paused = false;
+  private shuttingDown = false;
+
+  constructor(server: RpcServer, socket: net.Socket, id: number, peer: { address: string; port: number }) {
+    this.server = server;
+    this.socket = socket;
+    this.id = id;
+    this.peer = peer;
+    this.decoder = new RecordDecoder(server.options.maxRecordSize);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.maybeResume());
+    socket.on('error', () => {}); // 'close' follows; resets from peers are routine
+    if (server.options.idleTimeoutMs > 0) {
+      socket.setTimeout(server.options.idleTimeoutMs, () => {
+        if (this.inFlight === 0) {
+          server.logIdle(this);
+          socket.destroy();
+        }
+      });
+    }
+  }
+
+  onClose(callback: () => void): void {
+    this.closeCallbacks.push(callback);
+  }
+
+  closed(): void {
+    for (const cb of this.closeCallbacks.splice(0)) {
+      try {
+        cb();
+      } catch {
+        // a close callback must not take the server down
+      }
+    }
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    this.socket.pause();
+    if (this.inFlight === 0) this.socket.end();
+  }
+
+  private onData(chunk: Buffer): void {
+    let records: Buffer[];
+    try {
+      records = this.decoder.push(chunk);
+    } catch (e) {
+      if (!(e instanceof RecordMarkingError)) throw e;
+      this.server.protocolError(this, e);
+      this.socket.destroy();
+      return;
+    }
+    for (const record of records) {
+      if (this.socket.destroyed || this.shuttingDown) return;
+      this.handle(record);
+    }
+  }
+
+  private handle(record: Buffer): void {
+    const seq = this.nextSeq++;
+    this.server.stats.calls++;
+    this.inFlight++;
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = this.server.dispatcher.dispatch(record, this);
+    } catch {
+      reply = 'close';
+    }
+    if (reply instanceof Promise) {
+      reply.then(
+        (r) => this.complete(seq, r),
+        () => this.complete(seq, 'close'),
+      );
+      this.maybePause();
+    } else {
+      this.complete(seq, reply);
+    }
+  }
+
+  private complete(seq: number, reply: Reply): void {
+    this.inFlight--;
+    if (seq !== this.nextToSend) {
+      this.ready.set(seq, reply);
+      return;
+    }
+    this.send(reply);
+    this.nextToSend++;
+    let next = this.ready.get(this.nextToSend);
+    while (next !== undefined) {
+      this.ready.delete(this.nextToSend);
+      this.send(next);
+      this.nextToSend++;
+      next = this.ready.get(this.nextToSend);
+    }
+    if (this.shuttingDown && this.inFlight === 0) this.socket.end();
+    else this.maybePause();
+    this.maybeResume();
+  }
+
+  private send(reply: Reply): void {
+    if (this.socket.destroyed) return;
+    if (reply === 'close') {
+      this.socket.destroy();
+      return;
+    }
+    if (reply.length === 1) {
+      this.socket.write(reply[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const chunk of reply) this.socket.write(chunk);
+    this.socket.uncork();
+  }
+
+  private overloaded(): boolean {
+    return (
+      this.socket.writableLength > this.server.options.maxQueuedReplyBytes ||
+      this.inFlight >= this.server.options.maxCallsInFlight
+    );
+  }
+
+  private maybePause(): void {
+    if (!this.paused && this.overloaded()) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private maybeResume(): void {
+    if (this.paused && !this.shuttingDown && !this.overloaded()) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
