@@ -1,0 +1,130 @@
+/**
+ * The local stack: `npm start` starts every optarc service in the background and
+ * waits until each is ready; `npm stop` stops them; `npm run status` reports.
+ * Each service writes a pid file under var/run/ and logs under var/log/, and is
+ * ready when it prints its JSON "ready" line. Starting twice is harmless.
+ *
+ * At this stage the stack is the edge agent: its RPC service answering NULL,
+ * registered with the system rpcbind on 127.0.0.1:111 when one runs, or serving
+ * an embedded portmapper there otherwise.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const RUN = path.join(ROOT, 'var/run');
+const LOG = path.join(ROOT, 'var/log');
+
+interface Service {
+  name: string;
+  args: string[];
+}
+
+const SERVICES: Service[] = [{ name: 'agent', args: [path.join(ROOT, 'dist/edge-agent/main.js')] }];
+
+const pidFile = (s: Service) => path.join(RUN, `${s.name}.pid`);
+const readyFile = (s: Service) => path.join(RUN, `${s.name}.ready.json`);
+const logFile = (s: Service) => path.join(LOG, `${s.name}.log`);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runningPid(s: Service): number | undefined {
+  if (!existsSync(pidFile(s))) return undefined;
+  const pid = Number(readFileSync(pidFile(s), 'utf8'));
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+}
+
+function readReady(s: Service): Record<string, unknown> | undefined {
+  if (!existsSync(readyFile(s))) return undefined;
+  const line = readFileSync(readyFile(s), 'utf8').split('\n').find((l) => l.includes('"ready"'));
+  return line ? JSON.parse(line) : undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function start(s: Service): Promise<boolean> {
+  const pid = runningPid(s);
+  if (pid) {
+    console.log(`${s.name}: already running (pid ${pid}) ${JSON.stringify(readReady(s) ?? {})}`);
+    return true;
+  }
+  mkdirSync(RUN, { recursive: true });
+  mkdirSync(LOG, { recursive: true });
+  rmSync(readyFile(s), { force: true });
+  const out = openSync(readyFile(s), 'w');
+  const err = openSync(logFile(s), 'a');
+  const child = spawn(process.execPath, s.args, { cwd: ROOT, detached: true, stdio: ['ignore', out, err] });
+  closeSync(out);
+  closeSync(err);
+  writeFileSync(pidFile(s), String(child.pid));
+  let exited: number | null = null;
+  child.once('exit', (code) => {
+    exited = code ?? 1;
+  });
+  child.unref();
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const ready = readReady(s);
+    if (ready) {
+      console.log(`${s.name}: started (pid ${child.pid}) ${JSON.stringify(ready)}`);
+      return true;
+    }
+    if (exited !== null) break;
+    await sleep(100);
+  }
+  rmSync(pidFile(s), { force: true });
+  const tail = existsSync(logFile(s)) ? readFileSync(logFile(s), 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+  console.error(`${s.name}: failed to start${exited !== null ? ` (exit ${exited})` : ' (not ready after 20 s)'}; log ${logFile(s)}:\n${tail}`);
+  if (exited === null && child.pid) process.kill(child.pid, 'SIGTERM');
+  return false;
+}
+
+async function stop(s: Service): Promise<void> {
+  const pid = runningPid(s);
+  if (!pid) {
+    console.log(`${s.name}: not running`);
+    rmSync(pidFile(s), { force: true });
+    return;
+  }
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < deadline) await sleep(100);
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(pidFile(s), { force: true });
+  rmSync(readyFile(s), { force: true });
+  console.log(`${s.name}: stopped (pid ${pid})`);
+}
+
+async function main(): Promise<number> {
+  const command = process.argv[2];
+  if (command === 'start') {
+    for (const s of SERVICES) if (!(await start(s))) return 1;
+    return 0;
+  }
+  if (command === 'stop') {
+    for (const s of [...SERVICES].reverse()) await stop(s);
+    return 0;
+  }
+  if (command === 'status') {
+    let ok = true;
+    for (const s of SERVICES) {
+      const pid = runningPid(s);
+      console.log(pid ? `${s.name}: running (pid ${pid}) ${JSON.stringify(readReady(s) ?? {})}` : `${s.name}: not running`);
+      ok &&= pid !== undefined;
+    }
+    return ok ? 0 : 3;
+  }
+  console.error('usage: stack.js start|stop|status');
+  return 2;
+}
+
+main().then((code) => process.exit(code));
