@@ -45,7 +45,9 @@ function runningPid(s: Service): number | undefined {
 
 function readReady(s: Service): Record<string, unknown> | undefined {
   if (!existsSync(readyFile(s))) return undefined;
-  const line = readFileSync(readyFile(s), 'utf8').split('\n').find((l) => l.includes('"ready"'));
+  const line = readFileSync(readyFile(s), 'utf8')
+    .split('\n')
+    .find((l) => l.includes('"ready"'));
   return line ? JSON.parse(line) : undefined;
 }
 
@@ -83,7 +85,9 @@ async function start(s: Service): Promise<boolean> {
   }
   rmSync(pidFile(s), { force: true });
   const tail = existsSync(logFile(s)) ? readFileSync(logFile(s), 'utf8').trim().split('\n').slice(-5).join('\n') : '';
-  console.error(`${s.name}: failed to start${exited !== null ? ` (exit ${exited})` : ' (not ready after 20 s)'}; log ${logFile(s)}:\n${tail}`);
+  console.error(
+    `${s.name}: failed to start${exited !== null ? ` (exit ${exited})` : ' (not ready after 20 s)'}; log ${logFile(s)}:\n${tail}`,
+  );
   if (exited === null && child.pid) process.kill(child.pid, 'SIGTERM');
   return false;
 }
@@ -118,7 +122,9 @@ async function main(): Promise<number> {
     let ok = true;
     for (const s of SERVICES) {
       const pid = runningPid(s);
-      console.log(pid ? `${s.name}: running (pid ${pid}) ${JSON.stringify(readReady(s) ?? {})}` : `${s.name}: not running`);
+      console.log(
+        pid ? `${s.name}: running (pid ${pid}) ${JSON.stringify(readReady(s) ?? {})}` : `${s.name}: not running`,
+      );
       ok &&= pid !== undefined;
     }
     return ok ? 0 : 3;

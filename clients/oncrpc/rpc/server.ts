@@ -164,6 +164,10 @@ class Connection implements ConnectionHandle {
   private nextToSend = 0;
   private inFlight = 0;
   private paused = false;
+  /** Records decoded from a read but not yet handled because the connection paused. */
+  private backlog: Buffer[] = [];
+  private backlogPos = 0;
+  private draining = false;
   private shuttingDown = false;
 
   constructor(server: RpcServer, socket: net.Socket, id: number, peer: { address: string; port: number }) {
@@ -215,9 +219,34 @@ class Connection implements ConnectionHandle {
       this.socket.destroy();
       return;
     }
-    for (const record of records) {
-      if (this.socket.destroyed || this.shuttingDown) return;
-      this.handle(record);
+    if (records.length === 0) return;
+    // One read can hold thousands of small calls: handle them only while the
+    // connection is not overloaded, and keep the rest until it drains.
+    if (this.backlogPos === this.backlog.length) {
+      this.backlog = records;
+      this.backlogPos = 0;
+    } else {
+      for (const record of records) this.backlog.push(record);
+    }
+    this.drainBacklog();
+  }
+
+  private drainBacklog(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.backlogPos < this.backlog.length && !this.paused) {
+        if (this.socket.destroyed || this.shuttingDown) break;
+        const record = this.backlog[this.backlogPos];
+        this.backlog[this.backlogPos++] = EMPTY;
+        this.handle(record);
+      }
+      if (this.socket.destroyed || this.shuttingDown || this.backlogPos === this.backlog.length) {
+        this.backlog = [];
+        this.backlogPos = 0;
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -278,9 +307,12 @@ class Connection implements ConnectionHandle {
   }
 
   private overloaded(): boolean {
+    // Queued bytes count only while the socket owes a 'drain' event (which resumes
+    // reading); replies not yet sent (in flight, or done but waiting for an
+    // earlier one) count against maxCallsInFlight.
     return (
-      this.socket.writableLength > this.server.options.maxQueuedReplyBytes ||
-      this.inFlight >= this.server.options.maxCallsInFlight
+      (this.socket.writableLength > this.server.options.maxQueuedReplyBytes && this.socket.writableNeedDrain) ||
+      this.nextSeq - this.nextToSend >= this.server.options.maxCallsInFlight
     );
   }
 
@@ -295,9 +327,12 @@ class Connection implements ConnectionHandle {
     if (this.paused && !this.shuttingDown && !this.overloaded()) {
       this.paused = false;
       this.socket.resume();
+      this.drainBacklog();
     }
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
