@@ -26,7 +26,8 @@ export class XdrWriter {
    * buffer and a single write.
    */
   constructor(initialSize = 512, recordMark = false) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+    // The reserved header must fit in the first buffer, or finishRecord() has nowhere to write it.
+    this.buf = Buffer.allocUnsafe(recordMark ? Math.max(initialSize, 4) : initialSize);
     this.recordMarked = recordMark;
     if (recordMark) this.pos = 4;
   }
