@@ -70,7 +70,10 @@ async function main(): Promise<void> {
 
   // --- RPC over loopback ---
   const cServer = await startPortServer(C_BIN.echoServer, ['--port', '0']);
-  const optarcServer = await startPortServer(process.execPath, [path.join(ROOT, 'dist/test/bench/echo-server.js'), '0']);
+  const optarcServer = await startPortServer(process.execPath, [
+    path.join(ROOT, 'dist/test/bench/echo-server.js'),
+    '0',
+  ]);
   const sink = await startPortServer(C_BIN.tcpSink, ['--port', '0']);
   const scenarios = [
     { key: 'null-1', proc: 'null', size: 0, clients: 1 },
@@ -83,7 +86,18 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       rpc[s.key] = { c: [], optarc: [], raw: [] };
       for (let run = 0; run < RUNS; run++) {
-        const common = ['--host', '127.0.0.1', '--proc', s.proc, '--size', String(s.size), '--seconds', String(SECONDS), '--clients', String(s.clients)];
+        const common = [
+          '--host',
+          '127.0.0.1',
+          '--proc',
+          s.proc,
+          '--size',
+          String(s.size),
+          '--seconds',
+          String(SECONDS),
+          '--clients',
+          String(s.clients),
+        ];
         // alternate the order so drift in machine load hits both sides alike
         const order = run % 2 ? (['optarc', 'c'] as const) : (['c', 'optarc'] as const);
         for (const side of order) {
@@ -92,12 +106,25 @@ async function main(): Promise<void> {
           rpc[s.key][side].push(s.proc === 'null' ? r.callsPerSec : r.bytesPerSec);
         }
         if (s.proc === 'write') {
-          const r = await load(C_BIN.tcpSend, ['--host', '127.0.0.1', '--port', String(sink.port), '--size', String(s.size), '--seconds', String(SECONDS), '--clients', String(s.clients)]);
+          const r = await load(C_BIN.tcpSend, [
+            '--host',
+            '127.0.0.1',
+            '--port',
+            String(sink.port),
+            '--size',
+            String(s.size),
+            '--seconds',
+            String(SECONDS),
+            '--clients',
+            String(s.clients),
+          ]);
           rpc[s.key].raw.push(r.bytesPerSec);
         }
       }
       const m = rpc[s.key];
-      log(`${s.key}: C ${Math.round(median(m.c))}, optarc ${Math.round(median(m.optarc))}${m.raw.length ? `, raw ${Math.round(median(m.raw))}` : ''}`);
+      log(
+        `${s.key}: C ${Math.round(median(m.c))}, optarc ${Math.round(median(m.optarc))}${m.raw.length ? `, raw ${Math.round(median(m.raw))}` : ''}`,
+      );
     }
   } finally {
     await Promise.all([stopProcess(cServer.child), stopProcess(optarcServer.child), stopProcess(sink.child)]);

@@ -5,7 +5,7 @@
  * returns its rate; run.ts takes the median of several runs.
  */
 import { createRequire } from 'node:module';
-import { x, XdrReader, XdrWriter } from '../../clients/oncrpc/index.js';
+import { XdrReader, XdrWriter, x } from '../../clients/oncrpc/index.js';
 
 const require = createRequire(import.meta.url);
 const lib = require('xdr-js-serialize').default as Record<string, any>;
@@ -66,9 +66,21 @@ export const smallStructOps = {
       const keys = ['id', 'delta', 'name', 'tag', 'flag'];
       const tag = new lib.VarOpaque(64);
       tag.value = TAG;
-      const s = new lib.Struct(keys, [new lib.UInt(42), new lib.Int(-7), new lib.Str(NAME, 255), tag, new lib.Bool(true)]);
+      const s = new lib.Struct(keys, [
+        new lib.UInt(42),
+        new lib.Int(-7),
+        new lib.Str(NAME, 255),
+        tag,
+        new lib.Bool(true),
+      ]);
       const bytes: Buffer = s.toXDR();
-      const d = new lib.Struct(keys, [new lib.UInt(), new lib.Int(), new lib.Str('', 255), new lib.VarOpaque(64), new lib.Bool()]);
+      const d = new lib.Struct(keys, [
+        new lib.UInt(),
+        new lib.Int(),
+        new lib.Str('', 255),
+        new lib.VarOpaque(64),
+        new lib.Bool(),
+      ]);
       d.fromXDR(bytes);
       sink += d.values.length;
     }),

@@ -4,7 +4,7 @@
  * rpcgen C clients can be pointed at optarc and the TypeScript client at the C
  * server.
  */
-import { type ProgramVersion, procedure, x } from '../../clients/oncrpc/index.js';
+import { type CallContext, type ProgramVersion, procedure, x } from '../../clients/oncrpc/index.js';
 
 export const ECHO_PROG = 0x2a7c0f01;
 export const ECHO_VERS = 1;
@@ -13,7 +13,13 @@ export const EchoProc = { NULL: 0, ECHO: 1, WRITE: 2 } as const;
 /** typedef opaque blob<>; */
 export const blob = x.opaque();
 
-export function echoProgram(options: { requireAuthSys?: boolean } = {}): ProgramVersion {
+export interface EchoOptions {
+  requireAuthSys?: boolean;
+  /** Called with every ECHO call's context (to observe credentials). */
+  onEcho?: (ctx: CallContext, size: number) => void;
+}
+
+export function echoProgram(options: EchoOptions = {}): ProgramVersion {
   return {
     name: 'echo',
     prog: ECHO_PROG,
@@ -21,7 +27,10 @@ export function echoProgram(options: { requireAuthSys?: boolean } = {}): Program
     requireAuthSys: options.requireAuthSys,
     procedures: {
       [EchoProc.NULL]: procedure('NULL', x.xvoid, x.xvoid, () => {}),
-      [EchoProc.ECHO]: procedure('ECHO', blob, blob, (data) => data),
+      [EchoProc.ECHO]: procedure('ECHO', blob, blob, (data, ctx) => {
+        options.onEcho?.(ctx, data.length);
+        return data;
+      }),
       [EchoProc.WRITE]: procedure('WRITE', blob, x.uint, (data) => data.length),
     },
   };
