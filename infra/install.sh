@@ -3,10 +3,12 @@
 # already present are left alone, and apt is touched only when one is missing.
 #   - rpcbind, rpcsvc-proto (rpcgen), libtirpc-dev, gcc, make: the legacy RPC
 #     side and the interop tests' C clients and servers
+#   - iproute2, util-linux, mount: the port-111 interop tests run in private
+#     network namespaces (unshare) so they never disturb the host's rpcbind
 # Node.js >= 20.19 with npm must already be installed.
 set -euo pipefail
 
-PACKAGES=(rpcbind rpcsvc-proto libtirpc-dev gcc make libc6-dev procps)
+PACKAGES=(rpcbind rpcsvc-proto libtirpc-dev gcc make libc6-dev procps iproute2 util-linux mount)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

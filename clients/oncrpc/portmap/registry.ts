@@ -44,13 +44,18 @@ export class PortmapRegistry {
     return removed;
   }
 
-  /** RPCBPROC_GETADDR: the address of (prog, vers) on netid, or "" when none. */
+  /**
+   * RPCBPROC_GETADDR: the address of (prog, vers) on netid, or "" when none.
+   * As rpcbind does, a version that is not registered falls back to another
+   * version of the same program, so the caller's next call learns the supported
+   * range from PROG_MISMATCH (`rpcinfo -t host prog` asks for version 0).
+   */
   getAddr(prog: number, vers: number, netid: string): string {
-    const e = this.entries.find((e) => e.prog === prog && e.vers === vers && (netid === '' || e.netid === netid));
-    return e?.addr ?? '';
+    const candidates = this.entries.filter((e) => e.prog === prog && (netid === '' || e.netid === netid));
+    return (candidates.find((e) => e.vers === vers) ?? candidates[0])?.addr ?? '';
   }
 
-  /** PMAPPROC_GETPORT: version 0 in the query never matches; a missing program is port 0. */
+  /** PMAPPROC_GETPORT: the port of (prog, vers, prot), with GETADDR's version fallback; 0 when unknown. */
   getPort(prog: number, vers: number, prot: number): number {
     const netid = PROTO_NETID[prot];
     if (!netid) return 0;
