@@ -42,7 +42,7 @@ test.serial('pipelined calls on one connection are answered and matched by xid',
   const answers = await Promise.all(
     payloads.map((p) => client.call(ECHO_PROG, ECHO_VERS, EchoProc.ECHO, blob, p, blob)),
   );
-  answers.forEach((a, i) => t.true(a.equals(payloads[i]), `call ${i}`));
+  for (const [i, a] of answers.entries()) t.true(a.equals(payloads[i]), `call ${i}`);
 });
 
 test.serial('AUTH_SYS credentials are accepted by libtirpc', async (t) => {

@@ -24,9 +24,15 @@ export interface RpcServerOptions {
   maxConnections?: number;
   /** A connection with nothing in flight is closed after this long (default 5 min; 0 = never). */
   idleTimeoutMs?: number;
-  /** Reply bytes queued per connection before it stops being read (default 8 MiB). */
+  /**
+   * Reply bytes queued per connection before it stops being read (default 8 MiB;
+   * never less than the socket's own high-water mark, 16 KiB).
+   */
   maxQueuedReplyBytes?: number;
-  /** Calls being handled per connection before it stops being read (default 64). */
+  /**
+   * Calls per connection not yet answered (being handled, or done and waiting for
+   * an earlier call's reply) before it stops being read (default 64).
+   */
   maxCallsInFlight?: number;
   /** How long close() waits for calls in flight before cutting connections (default 5 s). */
   closeTimeoutMs?: number;
@@ -169,6 +175,8 @@ class Connection implements ConnectionHandle {
   private backlogPos = 0;
   private draining = false;
   private shuttingDown = false;
+  /** The idle timer fired while calls were in flight: restart it when they are done. */
+  private idleDeferred = false;
 
   constructor(server: RpcServer, socket: net.Socket, id: number, peer: { address: string; port: number }) {
     this.server = server;
@@ -180,10 +188,14 @@ class Connection implements ConnectionHandle {
     socket.on('drain', () => this.maybeResume());
     socket.on('error', () => {}); // 'close' follows; resets from peers are routine
     if (server.options.idleTimeoutMs > 0) {
-      socket.setTimeout(server.options.idleTimeoutMs, () => {
+      // `on`, not setTimeout's callback (a `once`): the timer fires again after later reads.
+      socket.setTimeout(server.options.idleTimeoutMs);
+      socket.on('timeout', () => {
         if (this.inFlight === 0) {
           server.logIdle(this);
           socket.destroy();
+        } else {
+          this.idleDeferred = true;
         }
       });
     }
@@ -265,14 +277,19 @@ class Connection implements ConnectionHandle {
         (r) => this.complete(seq, r),
         () => this.complete(seq, 'close'),
       );
-      this.maybePause();
     } else {
       this.complete(seq, reply);
     }
+    this.maybePause();
   }
 
   private complete(seq: number, reply: Reply): void {
     this.inFlight--;
+    if (this.idleDeferred && this.inFlight === 0) {
+      // Writing the reply does not restart the socket's timer; this does.
+      this.idleDeferred = false;
+      this.socket.setTimeout(this.server.options.idleTimeoutMs);
+    }
     if (seq !== this.nextToSend) {
       this.ready.set(seq, reply);
       return;
