@@ -23,6 +23,14 @@ export class RecordMarkingError extends Error {
 const LAST_FRAGMENT = 0x80000000;
 /** Fragment payloads are kept as views of the socket's reads; past this many, they are merged. */
 const MAX_PARTS = 64;
+/** A fragment with at least this much still to come is read straight into its record's memory. */
+export const DIRECT_READ_THRESHOLD = 64 * 1024;
+/**
+ * The largest buffer allocated ahead of data for a direct read: what one client
+ * that stalls mid-record can make the server hold beyond what it sent. Covers a
+ * 1 MiB WRITE and its header in one buffer.
+ */
+export const DIRECT_READ_MAX = 1024 * 1024 + 64 * 1024;
 
 export class RecordDecoder {
   private readonly maxRecordSize: number;
@@ -33,6 +41,8 @@ export class RecordDecoder {
   private lastFragment = false;
   private parts: Buffer[] = [];
   private recordSize = 0;
+  private direct: Buffer | undefined;
+  private directFilled = 0;
 
   constructor(maxRecordSize: number) {
     this.maxRecordSize = maxRecordSize;
@@ -91,6 +101,52 @@ export class RecordDecoder {
       }
     }
     return records;
+  }
+
+  /**
+   * Direct reads, for transports that can read into memory they are given: when
+   * a large part of the current fragment is still to come, a buffer that the
+   * next read may fill, so the bytes land where the record will live (no
+   * intermediate chunk, no later concatenation). The few bytes of a record
+   * received before are copied in, so a single-fragment record ends up as one
+   * buffer. Report what was read with commitDirect(). Undefined when the next
+   * read should go through push().
+   */
+  directBuffer(): Buffer | undefined {
+    if (this.direct) return this.direct.subarray(this.directFilled);
+    if (!this.inFragment || this.fragmentLeft < DIRECT_READ_THRESHOLD) return undefined;
+    const absorb = this.recordSize <= DIRECT_READ_THRESHOLD;
+    const prefix = absorb ? this.recordSize : 0;
+    const buf = Buffer.allocUnsafe(prefix + Math.min(this.fragmentLeft, DIRECT_READ_MAX));
+    if (absorb) {
+      let offset = 0;
+      for (const p of this.parts) offset += p.copy(buf, offset);
+      this.parts = [];
+    }
+    this.direct = buf;
+    this.directFilled = prefix;
+    return buf.subarray(prefix);
+  }
+
+  /** `n` bytes were read into the buffer directBuffer() returned; returns the record they complete, if any. */
+  commitDirect(n: number): Buffer[] {
+    const direct = this.direct;
+    if (!direct || n > direct.length - this.directFilled)
+      throw new RangeError('commitDirect() without a matching directBuffer()');
+    this.directFilled += n;
+    this.fragmentLeft -= n;
+    this.recordSize += n;
+    if (this.directFilled < direct.length) return [];
+    this.parts.push(direct);
+    this.direct = undefined;
+    if (this.fragmentLeft > 0) return [];
+    this.inFragment = false;
+    if (!this.lastFragment) return [];
+    const parts = this.parts;
+    const record = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.recordSize);
+    this.parts = [];
+    this.recordSize = 0;
+    return [record];
   }
 }
 
