@@ -31,7 +31,7 @@ export function echoProgram(options: EchoOptions = {}): ProgramVersion {
         options.onEcho?.(ctx, data.length);
         return data;
       }),
-      [EchoProc.WRITE]: procedure('WRITE', blob, x.uint, (data) => data.length),
+      [EchoProc.WRITE]: procedure('WRITE', blob, x.uint, (data) => data.length, { borrowsArgs: true }),
     },
   };
 }

@@ -32,6 +32,8 @@ export interface ConnectionHandle {
   id: number;
   peer: Peer;
   onClose(callback: () => void): void;
+  /** The call's record is no longer referenced (its procedure borrows its arguments). */
+  recycle?(record: Buffer): void;
 }
 
 export class Dispatcher {
@@ -140,14 +142,18 @@ export class Dispatcher {
         return fail(e);
       }
     };
+    const done = (r: Reply): Reply => {
+      if (proc.borrowsArgs) conn.recycle?.(record);
+      return r;
+    };
     let result: unknown;
     try {
       result = proc.handler(args, ctx);
     } catch (e) {
-      return fail(e);
+      return done(fail(e));
     }
-    if (result instanceof Promise) return result.then(encode, fail);
-    return encode(result);
+    if (result instanceof Promise) return result.then(encode, fail).then(done);
+    return done(encode(result));
   }
 }
 

@@ -29,6 +29,12 @@ export interface Procedure<A = any, R = any> {
   args: XdrType<A>;
   result: XdrType<R>;
   handler(args: A, ctx: CallContext): R | Promise<R>;
+  /**
+   * The handler keeps nothing of its arguments (no views of opaque data) once it
+   * returns or its promise settles, and its result does not reference them: the
+   * server may then reuse the call's memory for the next large call.
+   */
+  borrowsArgs?: boolean;
 }
 
 export interface ProgramVersion {
@@ -46,6 +52,7 @@ export function procedure<A, R>(
   args: XdrType<A>,
   result: XdrType<R>,
   handler: (args: A, ctx: CallContext) => R | Promise<R>,
+  options: { borrowsArgs?: boolean } = {},
 ): Procedure<A, R> {
-  return { name, args, result, handler };
+  return { name, args, result, handler, borrowsArgs: options.borrowsArgs };
 }

@@ -32,20 +32,31 @@ export const DIRECT_READ_THRESHOLD = 64 * 1024;
  */
 export const DIRECT_READ_MAX = 1024 * 1024 + 64 * 1024;
 
+/** Where the decoder gets memory for records it assembles itself, and gives it back when it outgrows it. */
+export interface RecordMemory {
+  take(size: number): Buffer;
+  release(buffer: Buffer): void;
+}
+
+const FRESH_MEMORY: RecordMemory = { take: (size) => Buffer.allocUnsafe(size), release() {} };
+
 export class RecordDecoder {
   private readonly maxRecordSize: number;
+  private readonly memory: RecordMemory;
   private header = Buffer.alloc(4);
   private headerHave = 0;
   private fragmentLeft = 0;
   private inFragment = false;
   private lastFragment = false;
+  /** Small records: views of the reads that carried them, joined at the end if need be. */
   private parts: Buffer[] = [];
   private recordSize = 0;
-  private direct: Buffer | undefined;
-  private directFilled = 0;
+  /** Large records: one buffer the record is assembled in, across fragments (see directBuffer). */
+  private assembly: Buffer | undefined;
 
-  constructor(maxRecordSize: number) {
+  constructor(maxRecordSize: number, memory: RecordMemory = FRESH_MEMORY) {
     this.maxRecordSize = maxRecordSize;
+    this.memory = memory;
   }
 
   /** Bytes of the record being assembled (for memory accounting). */
@@ -68,85 +79,114 @@ export class RecordDecoder {
         pos += take;
         if (this.headerHave < 4) break;
         this.headerHave = 0;
-        const h = this.header.readUInt32BE(0);
-        this.lastFragment = (h & LAST_FRAGMENT) !== 0;
-        this.fragmentLeft = h & ~LAST_FRAGMENT;
-        if (this.fragmentLeft === 0 && !this.lastFragment) {
-          throw new RecordMarkingError('EMPTY_FRAGMENT', 'zero-length fragment that is not the last of its record');
-        }
-        if (this.recordSize + this.fragmentLeft > this.maxRecordSize) {
-          throw new RecordMarkingError(
-            'RECORD_TOO_LARGE',
-            `record of at least ${this.recordSize + this.fragmentLeft} bytes exceeds the maximum ${this.maxRecordSize}`,
-          );
-        }
-        this.inFragment = true;
+        this.startFragment(this.header.readUInt32BE(0));
       }
       if (this.fragmentLeft > 0) {
         const take = Math.min(this.fragmentLeft, chunk.length - pos);
-        this.parts.push(chunk.subarray(pos, pos + take));
-        if (this.parts.length > MAX_PARTS) this.parts = [Buffer.concat(this.parts)];
+        const bytes = chunk.subarray(pos, pos + take);
+        if (this.assembly) {
+          this.room(take).set(bytes);
+        } else {
+          this.parts.push(bytes);
+          if (this.parts.length > MAX_PARTS) this.parts = [Buffer.concat(this.parts)];
+        }
         this.fragmentLeft -= take;
         this.recordSize += take;
         pos += take;
       }
-      if (this.fragmentLeft === 0) {
-        this.inFragment = false;
-        if (this.lastFragment) {
-          const parts = this.parts;
-          records.push(parts.length === 1 ? parts[0] : Buffer.concat(parts, this.recordSize));
-          this.parts = [];
-          this.recordSize = 0;
-        }
-      }
+      const record = this.endOfFragment();
+      if (record) records.push(record);
     }
     return records;
   }
 
   /**
-   * Direct reads, for transports that can read into memory they are given: when
-   * a large part of the current fragment is still to come, a buffer that the
-   * next read may fill, so the bytes land where the record will live (no
-   * intermediate chunk, no later concatenation). The few bytes of a record
-   * received before are copied in, so a single-fragment record ends up as one
-   * buffer. Report what was read with commitDirect(). Undefined when the next
-   * read should go through push().
+   * Direct reads, for transports that can read into memory they are given.
+   * Once a fragment with at least DIRECT_READ_THRESHOLD bytes to come begins,
+   * the record is assembled in one buffer (the bytes already received copied
+   * in, later fragments appended), and this returns the part of it the next
+   * read may fill: at most the rest of the current fragment, so a read never
+   * crosses into the next header. Report what was read with commitDirect().
+   * Undefined when the next read should go through push().
    */
   directBuffer(): Buffer | undefined {
-    if (this.direct) return this.direct.subarray(this.directFilled);
-    if (!this.inFragment || this.fragmentLeft < DIRECT_READ_THRESHOLD) return undefined;
-    const absorb = this.recordSize <= DIRECT_READ_THRESHOLD;
-    const prefix = absorb ? this.recordSize : 0;
-    const buf = Buffer.allocUnsafe(prefix + Math.min(this.fragmentLeft, DIRECT_READ_MAX));
-    if (absorb) {
+    if (!this.inFragment || this.fragmentLeft === 0) return undefined;
+    if (!this.assembly) {
+      if (this.fragmentLeft < DIRECT_READ_THRESHOLD) return undefined;
+      // A last fragment gives the record's size; otherwise leave room for more fragments.
+      const size = this.recordSize + Math.min(this.fragmentLeft, DIRECT_READ_MAX);
+      const assembly = this.memory.take(
+        this.lastFragment ? size : Math.max(size, Math.min(DIRECT_READ_MAX, this.maxRecordSize)),
+      );
       let offset = 0;
-      for (const p of this.parts) offset += p.copy(buf, offset);
+      for (const p of this.parts) offset += p.copy(assembly, offset);
       this.parts = [];
+      this.assembly = assembly;
     }
-    this.direct = buf;
-    this.directFilled = prefix;
-    return buf.subarray(prefix);
+    return this.room(Math.min(this.fragmentLeft, DIRECT_READ_MAX));
   }
 
   /** `n` bytes were read into the buffer directBuffer() returned; returns the record they complete, if any. */
   commitDirect(n: number): Buffer[] {
-    const direct = this.direct;
-    if (!direct || n > direct.length - this.directFilled)
+    if (!this.assembly || n > this.fragmentLeft || this.recordSize + n > this.assembly.length) {
       throw new RangeError('commitDirect() without a matching directBuffer()');
-    this.directFilled += n;
+    }
     this.fragmentLeft -= n;
     this.recordSize += n;
-    if (this.directFilled < direct.length) return [];
-    this.parts.push(direct);
-    this.direct = undefined;
-    if (this.fragmentLeft > 0) return [];
+    const record = this.endOfFragment();
+    return record ? [record] : [];
+  }
+
+  private startFragment(h: number): void {
+    this.lastFragment = (h & LAST_FRAGMENT) !== 0;
+    this.fragmentLeft = h & ~LAST_FRAGMENT;
+    if (this.fragmentLeft === 0 && !this.lastFragment) {
+      throw new RecordMarkingError('EMPTY_FRAGMENT', 'zero-length fragment that is not the last of its record');
+    }
+    if (this.recordSize + this.fragmentLeft > this.maxRecordSize) {
+      throw new RecordMarkingError(
+        'RECORD_TOO_LARGE',
+        `record of at least ${this.recordSize + this.fragmentLeft} bytes exceeds the maximum ${this.maxRecordSize}`,
+      );
+    }
+    this.inFragment = true;
+  }
+
+  /**
+   * The free part of the assembly buffer, at least `n` bytes long (at most `n`
+   * returned). Grows the buffer when full — doubling, bounded by what the
+   * fragment announced and by DIRECT_READ_MAX beyond the bytes received — so
+   * what a client that stalls can make the server hold stays bounded.
+   */
+  private room(n: number): Buffer {
+    let assembly = this.assembly!;
+    if (assembly.length - this.recordSize < n) {
+      const wanted = Math.max(assembly.length * 2, this.recordSize + n);
+      const grown = this.memory.take(
+        Math.min(wanted, this.recordSize + Math.max(n, DIRECT_READ_MAX), this.maxRecordSize),
+      );
+      assembly.copy(grown, 0, 0, this.recordSize);
+      this.memory.release(assembly);
+      assembly = grown;
+      this.assembly = grown;
+    }
+    return assembly.subarray(this.recordSize, this.recordSize + n);
+  }
+
+  private endOfFragment(): Buffer | undefined {
+    if (!this.inFragment || this.fragmentLeft > 0) return undefined;
     this.inFragment = false;
-    if (!this.lastFragment) return [];
-    const parts = this.parts;
-    const record = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.recordSize);
-    this.parts = [];
+    if (!this.lastFragment) return undefined;
+    let record: Buffer;
+    if (this.assembly) {
+      record = this.assembly.subarray(0, this.recordSize);
+      this.assembly = undefined;
+    } else {
+      record = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.recordSize);
+      this.parts = [];
+    }
     this.recordSize = 0;
-    return [record];
+    return record;
   }
 }
 

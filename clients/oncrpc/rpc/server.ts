@@ -19,6 +19,7 @@ import net from 'node:net';
 import { type Logger, silentLogger } from '../logger.js';
 import { type ConnectionHandle, Dispatcher, type Reply } from './dispatcher.js';
 import type { ProgramVersion } from './program.js';
+import { RecordBufferPool } from './record-buffer-pool.js';
 import { RecordDecoder, type RecordMarkingError } from './record-marking.js';
 import { adoptWithDirectReads } from './socket-reader.js';
 
@@ -69,6 +70,8 @@ const DEFAULTS = {
 export class RpcServer extends EventEmitter {
   readonly options: Required<Omit<RpcServerOptions, 'log'>>;
   readonly dispatcher: Dispatcher;
+  /** Memory for large calls, shared by the connections. */
+  readonly recordBuffers = new RecordBufferPool();
   private readonly log: Logger;
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
@@ -199,7 +202,7 @@ class Connection implements ConnectionHandle {
     this.server = server;
     this.id = id;
     this.peer = peer;
-    this.decoder = new RecordDecoder(server.options.maxRecordSize);
+    this.decoder = new RecordDecoder(server.options.maxRecordSize, server.recordBuffers);
     this.socket = adoptWithDirectReads(socket, this.decoder, server.options.directReads, {
       onRecords: (records) => this.onRecords(records),
       onError: (e) => this.onFramingError(e),
@@ -226,6 +229,10 @@ class Connection implements ConnectionHandle {
 
   onClose(callback: () => void): void {
     this.closeCallbacks.push(callback);
+  }
+
+  recycle(record: Buffer): void {
+    this.server.recordBuffers.release(record);
   }
 
   closed(): void {
