@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { RpcClient, RpcServer } from '../../clients/oncrpc/index.js';
+import { procedure, RpcClient, RpcServer, x } from '../../clients/oncrpc/index.js';
+import { RecordBufferPool } from '../../clients/oncrpc/rpc/record-buffer-pool.js';
 import { DIRECT_READ_MAX, DIRECT_READ_THRESHOLD, RecordDecoder } from '../../clients/oncrpc/rpc/record-marking.js';
 import { blob, ECHO_PROG, ECHO_VERS, EchoProc, echoProgram } from '../interop/echo-program.js';
 
@@ -120,3 +121,90 @@ for (const directReads of [true, false]) {
     else t.is(server.stats.directReadBytes, 0);
   });
 }
+
+test('a record fragmented like libtirpc (256 KiB fragments) assembles in one buffer without a final copy', (t) => {
+  const body = randomBytes(1024 * 1024 + 60);
+  const frag = 262_140;
+  const pieces: Buffer[] = [];
+  for (let off = 0; off < body.length; off += frag) {
+    const end = Math.min(off + frag, body.length);
+    pieces.push(header(end - off, end === body.length), body.subarray(off, end));
+  }
+  const taken: number[] = [];
+  const decoder = new RecordDecoder(8 << 20, {
+    take: (n) => {
+      taken.push(n);
+      return Buffer.allocUnsafe(n);
+    },
+    release() {},
+  });
+  const { records } = feed(decoder, Buffer.concat(pieces), 65536, 1 << 30);
+  t.is(records.length, 1);
+  t.true(records[0].equals(body));
+  t.is(taken.length, 1, `one buffer for the whole record, not one per fragment: ${taken}`);
+});
+
+test('the pool reuses memory only for procedures that borrow their arguments, and never while in use', (t) => {
+  const pool = new RecordBufferPool(2);
+  const a = pool.take(1000);
+  const b = pool.take(1000);
+  t.not(a.buffer, b.buffer);
+  pool.release(a);
+  pool.release(a); // a second release is ignored
+  const c = pool.take(10);
+  const d = pool.take(10);
+  t.is(c.buffer, a.buffer, 'released memory is reused');
+  t.not(d.buffer, a.buffer, 'but handed out once only');
+  const big = pool.take(pool.bufferSize + 1);
+  pool.release(big);
+  t.is(pool.available, 0, 'buffers outside the size class are not pooled');
+  pool.release(Buffer.alloc(10));
+  t.is(pool.available, 0, 'foreign buffers are ignored');
+});
+
+test('concurrent large calls to borrowing and keeping procedures never see each other’s bytes', async (t) => {
+  const kept: Buffer[] = [];
+  const server = new RpcServer({ maxRecordSize: 16 << 20 });
+  server.addProgram({
+    name: 'mixed',
+    prog: ECHO_PROG,
+    vers: ECHO_VERS,
+    procedures: {
+      // keeps views of its arguments (no borrowsArgs): their memory must never be reused
+      1: procedure('KEEP', blob, x.uint, (data) => {
+        kept.push(data);
+        return kept.length;
+      }),
+      // borrows: digests the bytes after a delay, then lets the memory go
+      2: procedure(
+        'SUM',
+        blob,
+        x.uint,
+        async (data) => {
+          await new Promise((r) => setTimeout(r, 5));
+          return data.reduce((s, v) => (s + v) >>> 0, 0);
+        },
+        { borrowsArgs: true },
+      ),
+    },
+  });
+  const port = await server.listen(0);
+  t.teardown(() => server.close());
+  const client = await RpcClient.connect({ host: '127.0.0.1', port });
+  t.teardown(() => client.destroy());
+  const keptPayloads: Buffer[] = [];
+  const sums: Promise<unknown>[] = [];
+  for (let i = 0; i < 12; i++) {
+    const keep = randomBytes(700_000);
+    keptPayloads.push(keep);
+    await client.call(ECHO_PROG, ECHO_VERS, 1, blob, keep, x.uint);
+    for (let j = 0; j < 3; j++) {
+      const p = randomBytes(900_000);
+      const expected = p.reduce((s, v) => (s + v) >>> 0, 0);
+      sums.push(client.call(ECHO_PROG, ECHO_VERS, 2, blob, p, x.uint).then((sum) => t.is(sum, expected)));
+    }
+  }
+  await Promise.all(sums);
+  t.true(server.recordBuffers.available > 0, 'borrowed memory came back to the pool');
+  for (const [i, k] of kept.entries()) t.true(k.equals(keptPayloads[i]), `kept argument ${i} intact`);
+});
