@@ -90,6 +90,7 @@ async function main(): Promise<void> {
   result.rpcinfoT = await runTool('rpcinfo', ['-t', '127.0.0.1', String(0x2a7c0001), '1']);
   result.rpcinfoTEcho = await runTool('rpcinfo', ['-t', '127.0.0.1', String(ECHO_PROG)]);
   result.rpcinfoS = await runTool('rpcinfo', ['-s', '127.0.0.1']);
+  result.rpcinfoU = await runTool('rpcinfo', ['-u', '127.0.0.1', '100000', '2']);
   result.optarcPing = await runTool(process.execPath, [BIN.optarc, 'ping', '--json']);
 
   await ad.withdraw();

@@ -67,6 +67,9 @@ function assertReachable(t: any, r: Record<string, any>, agentPort: number, echo
   t.is(r.rpcinfoS.code, 0, r.rpcinfoS.stderr);
   t.regex(r.rpcinfoS.stdout, new RegExp(`^\\s*${OPTARC_PROG}\\s+1\\s+tcp`, 'm'), 'rpcinfo -s (rpcbind v3 DUMP)');
 
+  t.is(r.rpcinfoU.code, 0, `rpcinfo -u (over UDP): ${r.rpcinfoU.stderr}`);
+  t.is(r.rpcinfoU.stdout.trim(), 'program 100000 version 2 ready and waiting');
+
   t.is(r.optarcPing.code, 0, r.optarcPing.stderr);
   t.is(JSON.parse(r.optarcPing.stdout).port, agentPort);
 }

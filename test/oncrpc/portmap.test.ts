@@ -81,12 +81,14 @@ test('portmap v2: NULL, SET, GETPORT, DUMP, UNSET', async (t) => {
   const c = await pmClient(t, port);
   await c.null();
 
-  // The portmapper lists itself, in the three versions it speaks, as rpcbind does.
-  const self = [2, 3, 4].map((vers) => ({ prog: PMAP_PROG, vers, prot: IPPROTO_TCP, port }));
+  // The portmapper lists itself, in the three versions it speaks, on TCP and UDP, as rpcbind does.
+  const self = [IPPROTO_TCP, IPPROTO_UDP].flatMap((prot) =>
+    [2, 3, 4].map((vers) => ({ prog: PMAP_PROG, vers, prot, port })),
+  );
   t.is(await c.getPort(PMAP_PROG, 2), port);
   t.deepEqual(await c.dump(), self);
   t.is(await c.getPort(PMAP_PROG, 3), port);
-  t.is(await c.getPort(PMAP_PROG, 2, IPPROTO_UDP), 0);
+  t.is(await c.getPort(PMAP_PROG, 2, IPPROTO_UDP), port);
 
   t.true(await c.set(400_100, 1, 2049));
   t.true(await c.set(400_100, 2, 2050));
@@ -154,6 +156,9 @@ test('portmap v2 DUMP is an XDR linked list on the wire', async (t) => {
     [PMAP_PROG, 2, IPPROTO_TCP, port],
     [PMAP_PROG, 3, IPPROTO_TCP, port],
     [PMAP_PROG, 4, IPPROTO_TCP, port],
+    [PMAP_PROG, 2, IPPROTO_UDP, port],
+    [PMAP_PROG, 3, IPPROTO_UDP, port],
+    [PMAP_PROG, 4, IPPROTO_UDP, port],
     [400_200, 1, IPPROTO_TCP, 700],
     [400_201, 4, IPPROTO_UDP, 0x1234],
   ]);
@@ -179,6 +184,7 @@ test('rpcbind v3 and v4: GETADDR answers universal addresses, "" for an unknown 
     t.is(await c.getAddr(PMAP_PROG, 4, 'tcp', v), toUniversalAddress('127.0.0.1', port), `self via v${v}`);
     t.is(await c.getAddr(400_300, 1, 'tcp', v), '127.0.0.1.10.11', `v${v}`);
     t.is(await c.getAddr(400_300, 1, 'udp', v), '', `v${v}: not on udp`);
+    t.is(await c.getAddr(PMAP_PROG, 2, 'udp', v), toUniversalAddress('127.0.0.1', port), `v${v}: itself on udp`);
     t.is(await c.getAddr(400_300, 2, 'tcp', v), '127.0.0.1.10.11', `v${v}: another version, as rpcbind answers`);
     t.is(await c.getAddr(400_999, 1, 'tcp', v), '', `v${v}: unknown program`);
     const dump = await c.rpcbDump(v);
@@ -188,6 +194,9 @@ test('rpcbind v3 and v4: GETADDR answers universal addresses, "" for an unknown 
         [PMAP_PROG, 2, 'tcp', toUniversalAddress('127.0.0.1', port)],
         [PMAP_PROG, 3, 'tcp', toUniversalAddress('127.0.0.1', port)],
         [PMAP_PROG, 4, 'tcp', toUniversalAddress('127.0.0.1', port)],
+        [PMAP_PROG, 2, 'udp', toUniversalAddress('127.0.0.1', port)],
+        [PMAP_PROG, 3, 'udp', toUniversalAddress('127.0.0.1', port)],
+        [PMAP_PROG, 4, 'udp', toUniversalAddress('127.0.0.1', port)],
         [400_300, 1, 'tcp', '127.0.0.1.10.11'],
       ],
     );
@@ -251,7 +260,7 @@ test('advertise() registers a server in a portmapper that already runs, and with
   t.is(await c.getAddr(0x20000102, 1), '');
   t.deepEqual(
     (await c.dump()).map((m) => m.prog),
-    [PMAP_PROG, PMAP_PROG, PMAP_PROG],
+    Array(6).fill(PMAP_PROG),
   );
 });
 

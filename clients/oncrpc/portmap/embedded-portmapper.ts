@@ -1,12 +1,14 @@
 /**
  * An embedded portmapper for hosts without rpcbind: program 100000 answering
  * portmap v2 (NULL, SET, UNSET, GETPORT, DUMP) and rpcbind v3/v4 (NULL, SET,
- * UNSET, GETADDR, DUMP, GETTIME, and v4's GETVERSADDR and GETADDRLIST), over TCP.
+ * UNSET, GETADDR, DUMP, GETTIME, and v4's GETVERSADDR and GETADDRLIST), over
+ * TCP and UDP.
  * Only callers on the loopback interface may SET or UNSET.
  */
 import { type Logger, silentLogger } from '../logger.js';
 import { type CallContext, type ProgramVersion, procedure } from '../rpc/program.js';
 import { RpcServer } from '../rpc/server.js';
+import { RpcUdpServer } from '../rpc/udp-server.js';
 import { x } from '../xdr/index.js';
 import {
   mapping,
@@ -35,6 +37,7 @@ function isLoopback(ctx: CallContext): boolean {
 export class EmbeddedPortmapper {
   readonly registry: PortmapRegistry;
   readonly server: RpcServer;
+  readonly udp: RpcUdpServer;
   private readonly host: string;
   private readonly log: Logger;
 
@@ -44,24 +47,34 @@ export class EmbeddedPortmapper {
     this.registry = new PortmapRegistry(this.host);
     this.server = new RpcServer({ maxRecordSize: 64 * 1024, idleTimeoutMs: 60_000, log: this.log });
     for (const p of this.programs()) this.server.addProgram(p);
+    this.udp = new RpcUdpServer(this.server.dispatcher, { log: this.log });
   }
 
+  /** Listen on TCP and UDP, on the same port (port 0: the port TCP gets). */
   async listen(port = 111): Promise<number> {
     const bound = await this.server.listen(port, this.host);
-    for (const vers of [2, 3, 4]) {
-      this.registry.set({
-        prog: PMAP_PROG,
-        vers,
-        netid: 'tcp',
-        addr: toUniversalAddress(this.host, bound),
-        owner: 'superuser',
-      });
+    try {
+      await this.udp.listen(bound, this.host);
+    } catch (e) {
+      await this.server.close();
+      throw e;
+    }
+    for (const netid of ['tcp', 'udp']) {
+      for (const vers of [2, 3, 4]) {
+        this.registry.set({
+          prog: PMAP_PROG,
+          vers,
+          netid,
+          addr: toUniversalAddress(this.host, bound),
+          owner: 'superuser',
+        });
+      }
     }
     return bound;
   }
 
-  close(): Promise<void> {
-    return this.server.close();
+  async close(): Promise<void> {
+    await Promise.all([this.server.close(), this.udp.close()]);
   }
 
   private programs(): ProgramVersion[] {
