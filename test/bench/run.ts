@@ -86,11 +86,10 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       rpc[s.key] = { c: [], optarc: [], raw: [] };
       for (let run = 0; run < RUNS; run++) {
-        const common = [
+        // the same load shape for both RPC servers and for raw TCP
+        const shape = [
           '--host',
           '127.0.0.1',
-          '--proc',
-          s.proc,
           '--size',
           String(s.size),
           '--seconds',
@@ -102,22 +101,11 @@ async function main(): Promise<void> {
         const order = run % 2 ? (['optarc', 'c'] as const) : (['c', 'optarc'] as const);
         for (const side of order) {
           const port = side === 'c' ? cServer.port : optarcServer.port;
-          const r = await load(C_BIN.benchClient, ['--port', String(port), ...common]);
+          const r = await load(C_BIN.benchClient, ['--port', String(port), '--proc', s.proc, ...shape]);
           rpc[s.key][side].push(s.proc === 'null' ? r.callsPerSec : r.bytesPerSec);
         }
         if (s.proc === 'write') {
-          const r = await load(C_BIN.tcpSend, [
-            '--host',
-            '127.0.0.1',
-            '--port',
-            String(sink.port),
-            '--size',
-            String(s.size),
-            '--seconds',
-            String(SECONDS),
-            '--clients',
-            String(s.clients),
-          ]);
+          const r = await load(C_BIN.tcpSend, ['--port', String(sink.port), ...shape]);
           rpc[s.key].raw.push(r.bytesPerSec);
         }
       }

@@ -11,12 +11,7 @@ import { procedure, RpcClient, RpcServer, x } from '../../clients/oncrpc/index.j
 import { RecordBufferPool } from '../../clients/oncrpc/rpc/record-buffer-pool.js';
 import { DIRECT_READ_MAX, DIRECT_READ_THRESHOLD, RecordDecoder } from '../../clients/oncrpc/rpc/record-marking.js';
 import { blob, ECHO_PROG, ECHO_VERS, EchoProc, echoProgram } from '../interop/echo-program.js';
-
-function header(length: number, last: boolean): Buffer {
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(((last ? 0x80000000 : 0) | length) >>> 0);
-  return h;
-}
+import { header } from './rpc-test-kit.js';
 
 /** Feed `stream` as a socket reader would: direct when offered, else `chunk`-sized pushes. */
 function feed(decoder: RecordDecoder, stream: Buffer, chunk: number, directRead: number) {
