@@ -116,7 +116,7 @@ export class RpcClient {
       records = this.decoder.push(chunk);
     } catch (e) {
       if (!(e instanceof RecordMarkingError)) throw e;
-      this.fail(new RpcError('RECORD_TOO_LARGE', e.message));
+      this.fail(new RpcError(e.code === 'RECORD_TOO_LARGE' ? 'RECORD_TOO_LARGE' : 'BAD_REPLY', e.message));
       this.socket.destroy();
       return;
     }

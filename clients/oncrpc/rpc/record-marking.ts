@@ -21,18 +21,28 @@ export class RecordMarkingError extends Error {
 }
 
 const LAST_FRAGMENT = 0x80000000;
-/** Fragment payloads are kept as views of the socket's reads; past this many, they are merged. */
+/**
+ * Fragment payloads are kept as views of the socket's reads; past this many
+ * (a client sending small fragments), the record moves to an assembly buffer
+ * that grows by doubling, so assembling it stays linear in its size.
+ */
 const MAX_PARTS = 64;
 /** A fragment with at least this much still to come is read straight into its record's memory. */
 export const DIRECT_READ_THRESHOLD = 64 * 1024;
-/**
- * The largest buffer allocated ahead of data for a direct read: what one client
- * that stalls mid-record can make the server hold beyond what it sent. Covers a
- * 1 MiB WRITE and its header in one buffer.
- */
+/** The most one direct read asks for: a 1 MiB WRITE and its header fit in one. */
 export const DIRECT_READ_MAX = 1024 * 1024 + 64 * 1024;
+/**
+ * Memory is reserved ahead of the data only in proportion to what has arrived
+ * (at most this many times the bytes received, at least DIRECT_READ_THRESHOLD),
+ * so a client that sends a header and stalls holds little.
+ */
+const AHEAD_FACTOR = 8;
 
-/** Where the decoder gets memory for records it assembles itself, and gives it back when it outgrows it. */
+/**
+ * Where the decoder gets memory for the records it assembles, and gives back
+ * what it outgrows. take() may return a buffer longer than asked (the extra is
+ * capacity the decoder may use).
+ */
 export interface RecordMemory {
   take(size: number): Buffer;
   release(buffer: Buffer): void;
@@ -88,7 +98,7 @@ export class RecordDecoder {
           this.room(take).set(bytes);
         } else {
           this.parts.push(bytes);
-          if (this.parts.length > MAX_PARTS) this.parts = [Buffer.concat(this.parts)];
+          if (this.parts.length > MAX_PARTS) this.startAssembly(2 * (this.recordSize + take));
         }
         this.fragmentLeft -= take;
         this.recordSize += take;
@@ -106,24 +116,33 @@ export class RecordDecoder {
    * the record is assembled in one buffer (the bytes already received copied
    * in, later fragments appended), and this returns the part of it the next
    * read may fill: at most the rest of the current fragment, so a read never
-   * crosses into the next header. Report what was read with commitDirect().
-   * Undefined when the next read should go through push().
+   * crosses into the next header, and never more than AHEAD_FACTOR times what
+   * has arrived. Report what was read with commitDirect(). Undefined when the
+   * next read should go through push().
    */
   directBuffer(): Buffer | undefined {
     if (!this.inFragment || this.fragmentLeft === 0) return undefined;
     if (!this.assembly) {
       if (this.fragmentLeft < DIRECT_READ_THRESHOLD) return undefined;
-      // A last fragment gives the record's size; otherwise leave room for more fragments.
-      const size = this.recordSize + Math.min(this.fragmentLeft, DIRECT_READ_MAX);
-      const assembly = this.memory.take(
-        this.lastFragment ? size : Math.max(size, Math.min(DIRECT_READ_MAX, this.maxRecordSize)),
-      );
-      let offset = 0;
-      for (const p of this.parts) offset += p.copy(assembly, offset);
-      this.parts = [];
-      this.assembly = assembly;
+      const ahead = Math.min(this.fragmentLeft, Math.max(DIRECT_READ_THRESHOLD, AHEAD_FACTOR * this.recordSize));
+      this.startAssembly(this.recordSize + ahead);
     }
-    return this.room(Math.min(this.fragmentLeft, DIRECT_READ_MAX));
+    // Read into the room the buffer has; when it is full, grow it in proportion to what arrived.
+    const free = this.assembly!.length - this.recordSize;
+    const n =
+      free > 0
+        ? Math.min(this.fragmentLeft, free)
+        : Math.min(this.fragmentLeft, DIRECT_READ_MAX, Math.max(DIRECT_READ_THRESHOLD, AHEAD_FACTOR * this.recordSize));
+    return this.room(n);
+  }
+
+  /** Move the record from views of reads into one buffer of at least `size` bytes. */
+  private startAssembly(size: number): void {
+    const assembly = this.memory.take(Math.min(size, this.maxRecordSize));
+    let offset = 0;
+    for (const p of this.parts) offset += p.copy(assembly, offset);
+    this.parts = [];
+    this.assembly = assembly;
   }
 
   /** `n` bytes were read into the buffer directBuffer() returned; returns the record they complete, if any. */
@@ -153,18 +172,13 @@ export class RecordDecoder {
   }
 
   /**
-   * The free part of the assembly buffer, at least `n` bytes long (at most `n`
-   * returned). Grows the buffer when full — doubling, bounded by what the
-   * fragment announced and by DIRECT_READ_MAX beyond the bytes received — so
-   * what a client that stalls can make the server hold stays bounded.
+   * Exactly `n` bytes of free space at the end of the assembled record, growing
+   * the assembly buffer (to at least double) when it has less.
    */
   private room(n: number): Buffer {
     let assembly = this.assembly!;
     if (assembly.length - this.recordSize < n) {
-      const wanted = Math.max(assembly.length * 2, this.recordSize + n);
-      const grown = this.memory.take(
-        Math.min(wanted, this.recordSize + Math.max(n, DIRECT_READ_MAX), this.maxRecordSize),
-      );
+      const grown = this.memory.take(Math.min(Math.max(assembly.length * 2, this.recordSize + n), this.maxRecordSize));
       assembly.copy(grown, 0, 0, this.recordSize);
       this.memory.release(assembly);
       assembly = grown;

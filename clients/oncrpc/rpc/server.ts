@@ -150,6 +150,14 @@ export class RpcServer extends EventEmitter {
   }
 
   /** @internal */
+  connectionFailed(conn: Connection, e: unknown): void {
+    this.log.error('closing connection: internal error while reading', {
+      peer: `${conn.peer.address}:${conn.peer.port}`,
+      error: String((e as Error)?.stack ?? e),
+    });
+  }
+
+  /** @internal */
   logIdle(conn: Connection): void {
     this.log.info('closing idle connection', {
       peer: `${conn.peer.address}:${conn.peer.port}`,
@@ -206,6 +214,7 @@ class Connection implements ConnectionHandle {
     this.socket = adoptWithDirectReads(socket, this.decoder, server.options.directReads, {
       onRecords: (records) => this.onRecords(records),
       onError: (e) => this.onFramingError(e),
+      onFailure: (e) => server.connectionFailed(this, e),
       onDirectBytes: (n) => {
         server.stats.directReadBytes += n;
       },

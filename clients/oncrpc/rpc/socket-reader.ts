@@ -20,6 +20,8 @@ import { type RecordDecoder, RecordMarkingError } from './record-marking.js';
 export interface RecordSink {
   onRecords(records: Buffer[]): void;
   onError(e: RecordMarkingError): void;
+  /** Anything else that went wrong while taking in a read; the connection is closed. */
+  onFailure(e: unknown): void;
   /** Bytes the kernel read straight into record buffers (for statistics). */
   onDirectBytes?(n: number): void;
 }
@@ -59,9 +61,10 @@ export function adoptWithDirectReads(
     }
     return slab.subarray(slabUsed);
   };
+  let socket: net.Socket | undefined;
   const onRead = (n: number, buf: Buffer): boolean | undefined => {
-    let records: Buffer[];
     try {
+      let records: Buffer[];
       if (lastWasDirect) {
         records = decoder.commitDirect(n);
         sink.onDirectBytes?.(n);
@@ -69,17 +72,19 @@ export function adoptWithDirectReads(
         slabUsed += n;
         records = decoder.push(buf.subarray(0, n));
       }
+      if (records.length > 0) sink.onRecords(records);
+      return undefined;
     } catch (e) {
-      if (!(e instanceof RecordMarkingError)) throw e;
-      sink.onError(e);
+      // Nothing thrown here may escape into Node's read callback: fail this connection only.
+      if (e instanceof RecordMarkingError) sink.onError(e);
+      else sink.onFailure(e);
+      socket?.destroy();
       return false;
     }
-    if (records.length > 0) sink.onRecords(records);
-    return undefined;
   };
 
   internal._handle = null; // the accepted socket must not touch the handle again
-  const socket = new net.Socket({
+  socket = new net.Socket({
     handle,
     readable: true,
     writable: true,
@@ -94,15 +99,14 @@ export function adoptWithDirectReads(
 
 function streamed(socket: net.Socket, decoder: RecordDecoder, sink: RecordSink): net.Socket {
   socket.on('data', (chunk: Buffer) => {
-    let records: Buffer[];
     try {
-      records = decoder.push(chunk);
+      const records = decoder.push(chunk);
+      if (records.length > 0) sink.onRecords(records);
     } catch (e) {
-      if (!(e instanceof RecordMarkingError)) throw e;
-      sink.onError(e);
-      return;
+      if (e instanceof RecordMarkingError) sink.onError(e);
+      else sink.onFailure(e);
+      socket.destroy();
     }
-    if (records.length > 0) sink.onRecords(records);
   });
   socket.resume();
   return socket;
