@@ -42,10 +42,9 @@ test('a single-fragment 1 MiB record lands in one pooled buffer, the bytes befor
   const first = decoder.push(Buffer.concat([header(body.length, true), body.subarray(0, 1000)]));
   t.deepEqual(first, []);
   let pos = 1000;
-  let target: Buffer | undefined;
   const buffers = new Set<ArrayBufferLike>();
   let record: Buffer | undefined;
-  while ((target = decoder.directBuffer())) {
+  for (let target = decoder.directBuffer(); target; target = decoder.directBuffer()) {
     buffers.add(target.buffer);
     const n = Math.min(target.length, 300_000);
     body.copy(target, 0, pos, pos + n);
