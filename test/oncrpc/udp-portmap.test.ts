@@ -9,9 +9,11 @@ import {
   EmbeddedPortmapper,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  MAX_REGISTRATIONS,
   mapping,
   PMAP_PROG,
   PmapProc,
+  PortmapClient,
   readReplyHeader,
   writeCallHeader,
   XdrReader,
@@ -63,4 +65,19 @@ test('GETPORT over UDP answers like TCP, and garbage datagrams are ignored', asy
   t.is(await udpCall(port, getPortCall(8, 0x2a7c0001, 1, IPPROTO_TCP).subarray(0, 30), 300), undefined);
   const after = await udpCall(port, getPortCall(9, 0x2a7c0001, 1, IPPROTO_TCP));
   t.truthy(after, 'still answering after garbage');
+});
+
+test('the portmapper protects its own entries and bounds its table', async (t) => {
+  const pm = new EmbeddedPortmapper();
+  const port = await pm.listen(0);
+  t.teardown(() => pm.close());
+  const c = await PortmapClient.connect('127.0.0.1', port);
+  t.teardown(() => c.close());
+  t.false(await c.unset(PMAP_PROG, 2), 'UNSET of the portmapper itself is refused');
+  t.false(await c.set(PMAP_PROG, 9, 1234), 'SET of program 100000 is refused');
+  t.is(await c.getPort(PMAP_PROG, 2), port);
+  let accepted = 0;
+  for (let i = 0; i < MAX_REGISTRATIONS + 10; i++) if (await c.set(0x30000000 + i, 1, 2000)) accepted++;
+  t.is(accepted, MAX_REGISTRATIONS - 6, 'six entries are the portmapper itself');
+  t.is((await c.dump()).length, MAX_REGISTRATIONS, 'DUMP still answers with the full table');
 });

@@ -3,7 +3,8 @@
  * portmap v2 (NULL, SET, UNSET, GETPORT, DUMP) and rpcbind v3/v4 (NULL, SET,
  * UNSET, GETADDR, DUMP, GETTIME, and v4's GETVERSADDR and GETADDRLIST), over
  * TCP and UDP.
- * Only callers on the loopback interface may SET or UNSET.
+ * Only callers on the loopback interface may SET or UNSET, and never program 100000 itself;
+ * the table holds at most MAX_REGISTRATIONS entries.
  */
 import { type Logger, silentLogger } from '../logger.js';
 import { type CallContext, type ProgramVersion, procedure } from '../rpc/program.js';
@@ -29,9 +30,10 @@ export interface EmbeddedPortmapperOptions {
   log?: Logger;
 }
 
-function isLoopback(ctx: CallContext): boolean {
+/** Callers on the loopback interface may register programs, never the portmapper's own entries. */
+function mayChange(ctx: CallContext, prog: number): boolean {
   const a = ctx.peer.address;
-  return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+  return (a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.')) && prog !== PMAP_PROG;
 }
 
 export class EmbeddedPortmapper {
@@ -87,13 +89,13 @@ export class EmbeddedPortmapper {
       procedures: {
         [PmapProc.NULL]: procedure('NULL', x.xvoid, x.xvoid, () => {}),
         [PmapProc.SET]: procedure('SET', mapping, x.bool, (m, ctx) => {
-          if (!isLoopback(ctx)) return false;
+          if (!mayChange(ctx, m.prog)) return false;
           const ok = reg.setMapping(m, String(ctx.credentials.flavor === 'sys' ? ctx.credentials.uid : 'unknown'));
           log.info('portmap SET', { prog: m.prog, vers: m.vers, prot: m.prot, port: m.port, ok });
           return ok;
         }),
         [PmapProc.UNSET]: procedure('UNSET', mapping, x.bool, (m, ctx) => {
-          if (!isLoopback(ctx)) return false;
+          if (!mayChange(ctx, m.prog)) return false;
           return reg.unset(m.prog, m.vers, '');
         }),
         [PmapProc.GETPORT]: procedure('GETPORT', mapping, x.uint, (m) => reg.getPort(m.prog, m.vers, m.prot)),
@@ -106,9 +108,9 @@ export class EmbeddedPortmapper {
       vers,
       procedures: {
         [RpcbProc.NULL]: procedure('NULL', x.xvoid, x.xvoid, () => {}),
-        [RpcbProc.SET]: procedure('SET', rpcb, x.bool, (b, ctx) => (isLoopback(ctx) ? reg.set(b) : false)),
+        [RpcbProc.SET]: procedure('SET', rpcb, x.bool, (b, ctx) => (mayChange(ctx, b.prog) ? reg.set(b) : false)),
         [RpcbProc.UNSET]: procedure('UNSET', rpcb, x.bool, (b, ctx) =>
-          isLoopback(ctx) ? reg.unset(b.prog, b.vers, b.netid) : false,
+          mayChange(ctx, b.prog) ? reg.unset(b.prog, b.vers, b.netid) : false,
         ),
         [RpcbProc.GETADDR]: procedure('GETADDR', rpcb, x.string(255), (b) => reg.getAddr(b.prog, b.vers, b.netid)),
         [RpcbProc.DUMP]: procedure('DUMP', x.xvoid, rpcblist, () => reg.dump()),

@@ -6,4 +6,4 @@ export { type Advertisement, type AdvertiseOptions, advertise } from './advertis
 export { EmbeddedPortmapper } from './embedded-portmapper.js';
 export { PortmapClient } from './portmap-client.js';
 export * from './protocol.js';
-export { PortmapRegistry } from './registry.js';
+export { MAX_REGISTRATIONS, PortmapRegistry } from './registry.js';

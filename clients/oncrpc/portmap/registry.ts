@@ -15,6 +15,9 @@ import {
 const NETID_PROTO: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP };
 const PROTO_NETID: Record<number, string> = { [IPPROTO_TCP]: 'tcp', [IPPROTO_UDP]: 'udp' };
 
+/** Registrations kept at most: past this, SET answers false (DUMP must stay answerable). */
+export const MAX_REGISTRATIONS = 1024;
+
 export class PortmapRegistry {
   private readonly entries: Rpcb[] = [];
   /** The address portmap v2 registrations (which carry only a port) are reachable at. */
@@ -25,6 +28,7 @@ export class PortmapRegistry {
   }
 
   set(entry: Rpcb): boolean {
+    if (this.entries.length >= MAX_REGISTRATIONS) return false;
     if (this.entries.some((e) => e.prog === entry.prog && e.vers === entry.vers && e.netid === entry.netid))
       return false;
     this.entries.push({ ...entry });
