@@ -26,6 +26,8 @@ export const configSchema = z
               .default(8 * 1024 * 1024),
             maxConnections: z.number().int().min(1).max(100_000).default(256),
             idleTimeoutSeconds: z.number().int().min(0).default(300),
+            /** A call must arrive whole within this many seconds of its first byte (0 = no limit). */
+            recordTimeoutSeconds: z.number().int().min(0).default(60),
           })
           .prefault({}),
         /** The portmapper legacy clients ask: registered with when it answers, embedded otherwise. */

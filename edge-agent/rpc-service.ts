@@ -23,6 +23,7 @@ export async function startRpcService(
     maxRecordSize: config.rpc.maxRecordSize,
     maxConnections: config.rpc.maxConnections,
     idleTimeoutMs: config.rpc.idleTimeoutSeconds * 1000,
+    recordTimeoutMs: config.rpc.recordTimeoutSeconds * 1000,
     log,
   });
   const nullProc = procedureTypes[0];

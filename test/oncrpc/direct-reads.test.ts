@@ -6,6 +6,7 @@
  * are bounded by DIRECT_READ_MAX.
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import test from 'ava';
 import { procedure, RpcClient, RpcServer, x } from '../../clients/oncrpc/index.js';
 import { RecordBufferPool } from '../../clients/oncrpc/rpc/record-buffer-pool.js';
@@ -236,4 +237,33 @@ test('concurrent large calls to borrowing and keeping procedures never see each 
   await Promise.all(sums);
   t.true(server.recordBuffers.available > 0, 'borrowed memory came back to the pool');
   for (const [i, k] of kept.entries()) t.true(k.equals(keptPayloads[i]), `kept argument ${i} intact`);
+});
+
+test('a call trickled in slower than recordTimeoutMs is cut off, with a log line naming the peer', async (t) => {
+  const warnings: string[] = [];
+  const log = {
+    info() {},
+    error() {},
+    warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m} ${f?.peer}`),
+  };
+  const server = new RpcServer({ recordTimeoutMs: 300, log });
+  server.addProgram(echoProgram());
+  const port = await server.listen(0);
+  t.teardown(() => server.close());
+  const socket = net.connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await new Promise((r) => socket.once('connect', r));
+  const closed = new Promise<number>((resolve) => {
+    const started = Date.now();
+    socket.once('close', () => resolve(Date.now() - started));
+  });
+  socket.write(Buffer.concat([header(100_000, true), Buffer.alloc(10)]));
+  const trickle = setInterval(() => socket.write(Buffer.alloc(1)), 50);
+  t.teardown(() => clearInterval(trickle));
+  const after = await closed;
+  t.true(after >= 250, `closed after ${after} ms, not before the deadline`);
+  t.true(
+    warnings.some((w) => w.startsWith('closing connection: a call did not arrive whole in time 127.0.0.1:')),
+    warnings.join('\n'),
+  );
 });

@@ -74,6 +74,11 @@ export class RecordDecoder {
     return this.recordSize;
   }
 
+  /** True between the first byte of a record and its last. */
+  get midRecord(): boolean {
+    return this.inFragment || this.headerHave > 0 || this.recordSize > 0;
+  }
+
   /**
    * Feed bytes from the stream; returns every record they complete. Throws
    * RecordMarkingError on a protocol violation (the connection must be closed).

@@ -31,6 +31,12 @@ export interface RpcServerOptions {
   /** A connection with nothing in flight is closed after this long (default 5 min; 0 = never). */
   idleTimeoutMs?: number;
   /**
+   * A call must arrive whole within this long of its first byte (default 60 s;
+   * 0 = no limit): a client that trickles a record cannot hold a connection
+   * slot and its buffers forever by sending a byte now and then.
+   */
+  recordTimeoutMs?: number;
+  /**
    * Reply bytes queued per connection before it stops being read (default 8 MiB;
    * never less than the socket's own high-water mark, 16 KiB).
    */
@@ -61,6 +67,7 @@ const DEFAULTS = {
   maxRecordSize: 8 * 1024 * 1024,
   maxConnections: 256,
   idleTimeoutMs: 5 * 60 * 1000,
+  recordTimeoutMs: 60 * 1000,
   maxQueuedReplyBytes: 8 * 1024 * 1024,
   maxCallsInFlight: 64,
   closeTimeoutMs: 5000,
@@ -158,6 +165,14 @@ export class RpcServer extends EventEmitter {
   }
 
   /** @internal */
+  logRecordTimeout(conn: Connection): void {
+    this.log.warn('closing connection: a call did not arrive whole in time', {
+      peer: `${conn.peer.address}:${conn.peer.port}`,
+      recordTimeoutMs: this.options.recordTimeoutMs,
+    });
+  }
+
+  /** @internal */
   logIdle(conn: Connection): void {
     this.log.info('closing idle connection', {
       peer: `${conn.peer.address}:${conn.peer.port}`,
@@ -213,6 +228,7 @@ class Connection implements ConnectionHandle {
     this.decoder = new RecordDecoder(server.options.maxRecordSize, server.recordBuffers);
     this.socket = adoptWithDirectReads(socket, this.decoder, server.options.directReads, {
       onRecords: (records) => this.onRecords(records),
+      afterRead: () => this.watchRecordDeadline(),
       onError: (e) => this.onFramingError(e),
       onFailure: (e) => server.connectionFailed(this, e),
       onDirectBytes: (n) => {
@@ -245,6 +261,7 @@ class Connection implements ConnectionHandle {
   }
 
   closed(): void {
+    clearTimeout(this.recordTimer);
     for (const cb of this.closeCallbacks.splice(0)) {
       try {
         cb();
@@ -269,6 +286,23 @@ class Connection implements ConnectionHandle {
   private onFramingError(e: RecordMarkingError): void {
     this.server.protocolError(this, e);
     this.socket.destroy();
+  }
+
+  private recordTimer: NodeJS.Timeout | undefined;
+
+  /** Arm the deadline when a record is under way, disarm it when none is. */
+  private watchRecordDeadline(): void {
+    const limit = this.server.options.recordTimeoutMs;
+    if (limit <= 0) return;
+    if (this.decoder.midRecord) {
+      this.recordTimer ??= setTimeout(() => {
+        this.server.logRecordTimeout(this);
+        this.socket.destroy();
+      }, limit);
+    } else if (this.recordTimer) {
+      clearTimeout(this.recordTimer);
+      this.recordTimer = undefined;
+    }
   }
 
   private onRecords(records: Buffer[]): void {

@@ -22,6 +22,8 @@ export interface RecordSink {
   onError(e: RecordMarkingError): void;
   /** Anything else that went wrong while taking in a read; the connection is closed. */
   onFailure(e: unknown): void;
+  /** Called after every read that was taken in without error. */
+  afterRead?(): void;
   /** Bytes the kernel read straight into record buffers (for statistics). */
   onDirectBytes?(n: number): void;
 }
@@ -74,6 +76,7 @@ export function adoptWithDirectReads(
         records = decoder.push(buf.subarray(0, n));
       }
       if (records.length > 0) sink.onRecords(records);
+      sink.afterRead?.();
       return undefined;
     } catch (e) {
       // Nothing thrown here may escape into Node's read callback: fail this connection only.
@@ -103,6 +106,7 @@ function streamed(socket: net.Socket, decoder: RecordDecoder, sink: RecordSink):
     try {
       const records = decoder.push(chunk);
       if (records.length > 0) sink.onRecords(records);
+      sink.afterRead?.();
     } catch (e) {
       if (e instanceof RecordMarkingError) sink.onError(e);
       else sink.onFailure(e);
