@@ -3,11 +3,10 @@
  * characters: UTF-8 (strict: malformed input is an error, never U+FFFD) or
  * ISO-8859-1 (every byte is a character; characters above U+00FF cannot be sent).
  */
+import { isUtf8 } from 'node:buffer';
 import { XdrError } from './errors.js';
 
 export type Charset = 'utf-8' | 'iso-8859-1';
-
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function encodeText(text: string, charset: Charset): Buffer {
   if (typeof text !== 'string') throw new XdrError('XDR_TYPE', `expected a string, got ${typeof text}`);
@@ -28,9 +27,7 @@ export function encodeText(text: string, charset: Charset): Buffer {
 
 export function decodeText(bytes: Buffer, charset: Charset): string {
   if (charset === 'iso-8859-1') return bytes.toString('latin1');
-  try {
-    return utf8Decoder.decode(bytes);
-  } catch {
-    throw new XdrError('XDR_CHARSET', 'string is not valid UTF-8');
-  }
+  // Validate first: toString() alone would turn malformed bytes into U+FFFD.
+  if (!isUtf8(bytes)) throw new XdrError('XDR_CHARSET', 'string is not valid UTF-8');
+  return bytes.toString('utf8');
 }
