@@ -15,7 +15,26 @@ const SIZES = [0, 1, 3, 4, 5, 8995, 8996, 8999, 9000, 65532, 65536, 262144, 1048
 
 test.before(() => buildCPrograms());
 
-function echoClient(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The C client to a fixed port (clnttcp_create), echoing a payload of each size. */
+function echoClient(
+  port: number,
+  auth: 'none' | 'sys',
+  sizes: number[],
+  extra: string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--mode',
+    'port',
+    '--port',
+    String(port),
+    '--auth',
+    auth,
+    '--sizes',
+    sizes.join(','),
+    ...extra,
+  ];
   return new Promise((resolve) => {
     execFile(C_BIN.echoClient, args, { timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({
@@ -40,20 +59,7 @@ for (const bufsize of [9000, 65536, 262144]) {
   for (const auth of ['none', 'sys'] as const) {
     test(`C client, clnttcp_create, buffer ${bufsize}, AUTH_${auth.toUpperCase()}: every payload echoed byte for byte`, async (t) => {
       const { port, seen } = await startEcho(t, auth === 'sys');
-      const r = await echoClient([
-        '--host',
-        '127.0.0.1',
-        '--mode',
-        'port',
-        '--port',
-        String(port),
-        '--bufsize',
-        String(bufsize),
-        '--auth',
-        auth,
-        '--sizes',
-        SIZES.join(','),
-      ]);
+      const r = await echoClient(port, auth, SIZES, ['--bufsize', String(bufsize)]);
       t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
       for (const size of SIZES) t.true(r.stdout.includes(`OK ${size}\n`), `size ${size}: ${r.stdout}`);
       t.deepEqual(
@@ -75,18 +81,7 @@ for (const bufsize of [9000, 65536, 262144]) {
 
 test('C client with AUTH_NONE against a program that requires AUTH_SYS is refused with an auth error', async (t) => {
   const { port, seen } = await startEcho(t, true);
-  const r = await echoClient([
-    '--host',
-    '127.0.0.1',
-    '--mode',
-    'port',
-    '--port',
-    String(port),
-    '--auth',
-    'none',
-    '--sizes',
-    '1',
-  ]);
+  const r = await echoClient(port, 'none', [1]);
   t.not(r.code, 0);
   t.regex(r.stdout + r.stderr, /Authentication error|too weak/i);
   t.is(seen.length, 0);
