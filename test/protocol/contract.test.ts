@@ -53,7 +53,7 @@ test('the real rpcgen accepts optarc.x and its client stub compiles against libt
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const x = path.join(dir, 'optarc.x');
   writeFileSync(x, readFileSync(X_FILE));
-  execFileSync('rpcgen', ['-N', 'optarc.x'], { cwd: dir });
+  execFileSync('rpcgen', ['optarc.x'], { cwd: dir });
   const header = readFileSync(path.join(dir, 'optarc.h'), 'utf8');
   t.regex(header, /#define OPTARC_PROG 0x2A7C0001/);
   writeFileSync(
@@ -65,11 +65,13 @@ test('the real rpcgen accepts optarc.x and its client stub compiles against libt
     [
       '-Wall',
       '-Werror=implicit-function-declaration',
+      '-Wno-unused-variable',
       '-I/usr/include/tirpc',
       '-o',
       'probe',
       'main.c',
       'optarc_clnt.c',
+      'optarc_xdr.c',
       '-ltirpc',
     ],
     {
