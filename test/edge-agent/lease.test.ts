@@ -8,7 +8,12 @@ import { ControllerLease } from '../../edge-agent/session/lease.js';
 
 function clock(start = 1_000_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
 }
 
 test('one controller at a time; others are told who holds it and since when', (t) => {
