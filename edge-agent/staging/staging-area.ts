@@ -1,0 +1,75 @@
+/**
+ * The staging area: one directory per session under a root that may sit on
+ * its own filesystem, with a quota per session, a quota for the whole area,
+ * and a reserve of free space that staging never eats into (so staging can
+ * never starve the mastering of images, as ASTO kept its stage areas apart).
+ */
+import fs from 'node:fs/promises';
+import { StagingError } from './errors.js';
+import type { Charset } from './names.js';
+import { type SpaceKeeper, type Time, WorkingDirectory } from './working-directory.js';
+
+export interface StagingAreaOptions {
+  root: string;
+  charset: Charset;
+  sessionQuotaBytes: bigint;
+  totalQuotaBytes: bigint;
+  /** Free space on the staging filesystem that staging leaves alone. */
+  minFreeBytes: bigint;
+}
+
+export class StagingArea implements SpaceKeeper {
+  readonly options: StagingAreaOptions;
+  private readonly dirs = new Set<WorkingDirectory>();
+
+  constructor(options: StagingAreaOptions) {
+    this.options = options;
+  }
+
+  /** Bytes staged across every session, committed or not. */
+  get used(): bigint {
+    let n = 0n;
+    for (const d of this.dirs) n += d.used;
+    return n;
+  }
+
+  async open(name: string, defaultTime: () => Time): Promise<WorkingDirectory> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new RangeError(`bad working directory name ${name}`);
+    const dir = new WorkingDirectory(
+      `${this.options.root}/sessions/${name}`,
+      this.options.charset,
+      this.options.sessionQuotaBytes,
+      this,
+      defaultTime,
+    );
+    await dir.init();
+    this.dirs.add(dir);
+    return dir;
+  }
+
+  async reserve(dir: WorkingDirectory, growth: bigint): Promise<void> {
+    if (dir.used + growth > dir.quotaBytes) {
+      throw new StagingError(
+        'QUOTA_EXCEEDED',
+        `the session's quota of ${dir.quotaBytes} bytes would be exceeded (${dir.used} used): commit a burn or remove files`,
+        { kind: 'quota', limit: dir.quotaBytes, used: dir.used },
+      );
+    }
+    const used = this.used;
+    if (used + growth > this.options.totalQuotaBytes) {
+      throw new StagingError(
+        'QUOTA_EXCEEDED',
+        `the staging area's quota of ${this.options.totalQuotaBytes} bytes would be exceeded (${used} used)`,
+        { kind: 'quota', limit: this.options.totalQuotaBytes, used },
+      );
+    }
+    const s = await fs.statfs(this.options.root, { bigint: true });
+    const free = s.bavail * s.bsize;
+    if (free - growth < this.options.minFreeBytes) {
+      throw new StagingError(
+        'NO_SPACE',
+        `the staging filesystem has ${free} bytes free and keeps ${this.options.minFreeBytes} in reserve: free space or wait for a burn`,
+      );
+    }
+  }
+}
