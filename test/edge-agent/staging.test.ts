@@ -28,6 +28,7 @@ async function area(t: ExecutionContext, opts: Partial<ConstructorParameters<typ
     ...opts,
   });
   const dir = await a.open('s1', () => T0);
+  t.teardown(() => dir.close());
   return { root, area: a, dir, tree: path.join(root, 'sessions/s1/tree') };
 }
 
@@ -190,6 +191,7 @@ test('an ISO-8859-1 agent keeps the raw bytes of names on disk', async (t) => {
     minFreeBytes: 0n,
   });
   const dir = await a.open('latin', () => T0);
+  t.teardown(() => dir.close());
   const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "café" in ISO-8859-1
   await dir.write(name, 0n, b('data'));
   await dir.commit(name, 4n, 0o644, null, null);
