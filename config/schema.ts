@@ -40,6 +40,45 @@ export const configSchema = z
           .prefault({}),
         /** Where the agent keeps its state (pid file, logs, later catalog and staging). */
         stateDir: z.string().min(1).default('var/agent'),
+        /** The staging area clients fill before a burn; may be its own filesystem. */
+        staging: z
+          .object({
+            root: z.string().min(1).default('var/agent/stage'),
+            /** How clients' names (bytes) map to text: UTF-8 (strict) or ISO-8859-1. */
+            charset: z.enum(['utf-8', 'iso-8859-1']).default('utf-8'),
+            sessionQuotaBytes: z
+              .number()
+              .int()
+              .min(0)
+              .default(64 * 1024 ** 3),
+            totalQuotaBytes: z
+              .number()
+              .int()
+              .min(0)
+              .default(256 * 1024 ** 3),
+            /** Free space on the staging filesystem that staging never uses. */
+            minFreeBytes: z
+              .number()
+              .int()
+              .min(0)
+              .default(1024 ** 3),
+          })
+          .prefault({}),
+        /** The controller lease (one client controls the agent at a time). */
+        session: z
+          .object({
+            leaseSeconds: z.number().int().min(1).default(600),
+            disconnectGraceSeconds: z.number().int().min(0).default(30),
+            clockSkewWarnSeconds: z.number().int().min(0).default(300),
+          })
+          .prefault({}),
+        /** Which clients may call: addresses and networks, and optionally a reserved source port. */
+        access: z
+          .object({
+            allow: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1']),
+            requireReservedPort: z.boolean().default(false),
+          })
+          .prefault({}),
       })
       .prefault({}),
     gateway: z

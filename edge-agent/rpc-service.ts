@@ -1,11 +1,16 @@
 /**
  * The agent's RPC service: the optarc program (clients/protocol/optarc.x) on an
- * RpcServer, made findable through port 111. Until the full contract lands the
- * program answers NULL only; every other procedure gets PROC_UNAVAIL.
+ * RpcServer, with its staging area, access policy and controller lease, made
+ * findable through port 111.
  */
+
+import { mkdir } from 'node:fs/promises';
 import { type Advertisement, advertise, type Logger, RpcServer } from '../clients/oncrpc/index.js';
-import { OPTARC_PROG, OPTARC_V1, procedureTypes } from '../clients/protocol/program.js';
 import type { Config } from '../config/index.js';
+import { AccessPolicy } from './service/access.js';
+import { OptarcProgram } from './service/optarc-program.js';
+import { ControllerLease } from './session/lease.js';
+import { StagingArea } from './staging/staging-area.js';
 
 export interface RunningService {
   server: RpcServer;
@@ -26,13 +31,25 @@ export async function startRpcService(
     recordTimeoutMs: config.rpc.recordTimeoutSeconds * 1000,
     log,
   });
-  const nullProc = procedureTypes[0];
-  server.addProgram({
-    name: 'optarc',
-    prog: OPTARC_PROG,
-    vers: OPTARC_V1,
-    procedures: { 0: { ...nullProc, handler: () => {} } },
+  await mkdir(config.staging.root, { recursive: true });
+  const program = new OptarcProgram({
+    charset: config.staging.charset,
+    staging: new StagingArea({
+      root: config.staging.root,
+      charset: config.staging.charset,
+      sessionQuotaBytes: BigInt(config.staging.sessionQuotaBytes),
+      totalQuotaBytes: BigInt(config.staging.totalQuotaBytes),
+      minFreeBytes: BigInt(config.staging.minFreeBytes),
+    }),
+    access: new AccessPolicy(config.access),
+    lease: new ControllerLease({
+      leaseMs: config.session.leaseSeconds * 1000,
+      disconnectGraceMs: config.session.disconnectGraceSeconds * 1000,
+    }),
+    clockSkewWarnSeconds: config.session.clockSkewWarnSeconds,
+    log,
   });
+  server.addProgram(program.version());
   const port = await server.listen(config.rpc.port, config.rpc.host);
   let advertisement: Advertisement | undefined;
   if (withPortmap) {

@@ -4,7 +4,7 @@
  * GETPORT on port 111) unless given a port.
  */
 import { type Credentials, IPPROTO_TCP, PortmapClient, RpcClient, RpcError, x } from '../oncrpc/index.js';
-import { OPTARC_PROG, OPTARC_V1, Proc } from '../protocol/program.js';
+import { OPTARC_NULL, OPTARC_PROG, OPTARC_V1 } from '../protocol/generated/optarc.js';
 
 export interface AgentAddress {
   host: string;
@@ -50,7 +50,7 @@ export class AgentClient {
   }
 
   null(): Promise<void> {
-    return this.rpc.call(OPTARC_PROG, OPTARC_V1, Proc.OPTARC_NULL, x.xvoid, undefined, x.xvoid);
+    return this.rpc.call(OPTARC_PROG, OPTARC_V1, OPTARC_NULL, x.xvoid, undefined, x.xvoid);
   }
 
   close(): void {

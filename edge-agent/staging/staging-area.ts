@@ -20,7 +20,7 @@ export interface StagingAreaOptions {
 
 export class StagingArea implements SpaceKeeper {
   readonly options: StagingAreaOptions;
-  private readonly dirs = new Set<WorkingDirectory>();
+  private readonly dirs = new Map<string, WorkingDirectory>();
 
   constructor(options: StagingAreaOptions) {
     this.options = options;
@@ -29,12 +29,18 @@ export class StagingArea implements SpaceKeeper {
   /** Bytes staged across every session, committed or not. */
   get used(): bigint {
     let n = 0n;
-    for (const d of this.dirs) n += d.used;
+    for (const d of this.dirs.values()) n += d.used;
     return n;
   }
 
+  /** The working directory `name` (a client's), made on first use; the same object afterwards. */
   async open(name: string, defaultTime: () => Time): Promise<WorkingDirectory> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new RangeError(`bad working directory name ${name}`);
+    const existing = this.dirs.get(name);
+    if (existing) {
+      existing.defaultTime = defaultTime;
+      return existing;
+    }
     const dir = new WorkingDirectory(
       `${this.options.root}/sessions/${name}`,
       this.options.charset,
@@ -43,7 +49,7 @@ export class StagingArea implements SpaceKeeper {
       defaultTime,
     );
     await dir.init();
-    this.dirs.add(dir);
+    this.dirs.set(name, dir);
     return dir;
   }
 

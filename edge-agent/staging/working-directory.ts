@@ -63,7 +63,8 @@ export class WorkingDirectory {
   readonly quotaBytes: bigint;
   used = 0n;
   private readonly space: SpaceKeeper;
-  private readonly defaultTime: () => Time;
+  /** Time for files whose commit carries none: the client's clock at its latest HELLO. */
+  defaultTime: () => Time;
   private readonly partials = new Map<string, PartialFile>();
   private readonly committed = new Map<string, CommittedFile>();
   private nextPartial = 1;
@@ -154,7 +155,7 @@ export class WorkingDirectory {
     const end = offset + BigInt(data.length);
     const growth = end > f.size ? end - f.size : 0n;
     if (growth > 0n) await this.space.reserve(this, growth);
-    f.handle ??= await io(() => fs.open(f.file, 'w+'));
+    f.handle ??= await openPartial(f.file);
     if (offset < f.hashed) {
       // a retransmission, or a rewrite: compare with what the hash already covers
       const overlap = Number((end < f.hashed ? end : f.hashed) - offset);
@@ -201,7 +202,7 @@ export class WorkingDirectory {
         actual: f.size,
       });
     }
-    f.handle ??= await io(() => fs.open(f.file, 'r+'));
+    f.handle ??= await openPartial(f.file);
     if (!f.digest) {
       if (f.rehash || f.hashed !== f.size) f.digest = await digestOf(f.handle);
       else f.digest = f.hash.digest();
@@ -375,6 +376,16 @@ async function lstatOrNull(p: Buffer) {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw ioError(e);
+  }
+}
+
+/** Open a partial file for positional writes, keeping what an earlier session wrote. */
+async function openPartial(file: Buffer): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(e);
+    return io(() => fs.open(file, 'w+'));
   }
 }
 

@@ -1,0 +1,227 @@
+/**
+ * The optarc program (clients/protocol/optarc.x) as the agent serves it:
+ * sessions under the controller lease, and staging into the session's working
+ * directory. Procedures of the burning pipeline answer OPTARC_NOT_AVAILABLE
+ * until that pipeline is installed: a clear status, never a made-up job.
+ *
+ * Every procedure but NULL and HELLO checks the caller's session first; every
+ * call from the holder renews its lease. The client's clock at HELLO is kept
+ * and used for file times the client does not send; the agent never sets its
+ * own clock, and logs a skew beyond the configured threshold.
+ */
+import { createHash } from 'node:crypto';
+import type { CallContext, Logger, Procedure, ProgramVersion } from '../../clients/oncrpc/index.js';
+import {
+  type Codecs,
+  createCodecs,
+  createOptarcV1Procedures,
+  OPTARC_BYE,
+  OPTARC_COMMIT_FILE,
+  OPTARC_HELLO,
+  OPTARC_LIST,
+  OPTARC_MAX_ENTRIES,
+  OPTARC_MKDIR,
+  OPTARC_NULL,
+  OPTARC_PROG,
+  OPTARC_REMOVE,
+  OPTARC_STAT,
+  OPTARC_V1,
+  OPTARC_VERSION,
+  OPTARC_WRITE,
+  type OptarcEntry,
+  OptarcKind,
+  OptarcStatus,
+  type OptarcTime,
+} from '../../clients/protocol/generated/optarc.js';
+import type { ControllerLease } from '../session/lease.js';
+import type { Charset } from '../staging/names.js';
+import type { StagingArea } from '../staging/staging-area.js';
+import type { Entry, WorkingDirectory } from '../staging/working-directory.js';
+import type { AccessPolicy } from './access.js';
+import { failure, staged } from './failures.js';
+
+export interface OptarcProgramOptions {
+  charset: Charset;
+  staging: StagingArea;
+  access: AccessPolicy;
+  lease: ControllerLease;
+  /** Log when a client's clock differs from the agent's by more than this. */
+  clockSkewWarnSeconds: number;
+  log: Logger;
+  now?: () => number;
+}
+
+interface Session {
+  dir: WorkingDirectory;
+  clientTime: OptarcTime;
+}
+
+const NOT_AVAILABLE =
+  'the burning pipeline (drives, jobs, discs) is not installed on this agent yet: stage files now, burn once it is';
+
+export class OptarcProgram {
+  private readonly o: OptarcProgramOptions;
+  private readonly codecs: Codecs;
+  private readonly sessions = new Map<bigint, Session>();
+  private readonly now: () => number;
+
+  constructor(options: OptarcProgramOptions) {
+    this.o = options;
+    this.codecs = createCodecs(options.charset);
+    this.now = options.now ?? Date.now;
+  }
+
+  version(): ProgramVersion {
+    const table = createOptarcV1Procedures(this.codecs);
+    const procedures: Record<number, Procedure> = {};
+    const handlers: Record<number, (args: any, ctx: CallContext) => unknown> = {
+      [OPTARC_NULL]: () => undefined,
+      [OPTARC_HELLO]: (a, ctx) => this.hello(a, ctx),
+      [OPTARC_BYE]: (a, ctx) => this.withSession(a.session, ctx, async (s) => this.bye(a.session, s)),
+      [OPTARC_MKDIR]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.mkdir(a.path)))),
+      [OPTARC_WRITE]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) =>
+          staged(async () => ({
+            tag: OptarcStatus.OPTARC_OK,
+            value: { size: await s.dir.write(a.path, a.offset, a.data) },
+          })),
+        ),
+      [OPTARC_COMMIT_FILE]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) =>
+          staged(async () => ({
+            tag: OptarcStatus.OPTARC_OK,
+            value: await s.dir.commit(a.path, a.size, a.mode, a.mtime, a.sha256),
+          })),
+        ),
+      [OPTARC_LIST]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) =>
+          staged(async () => {
+            const page = await s.dir.list(a.dir, a.cookie, Math.min(a.count, OPTARC_MAX_ENTRIES));
+            return {
+              tag: OptarcStatus.OPTARC_OK,
+              value: { entries: page.entries.map(toEntry), cookie: page.cookie, eof: page.eof },
+            };
+          }),
+        ),
+      [OPTARC_STAT]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) =>
+          staged(async () => ({ tag: OptarcStatus.OPTARC_OK, value: toEntry(await s.dir.stat(a.path)) })),
+        ),
+      [OPTARC_REMOVE]: (a, ctx) =>
+        this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.remove(a.path)))),
+    };
+    for (const [num, p] of Object.entries(table)) {
+      const n = Number(num);
+      const handler =
+        handlers[n] ??
+        ((a: { session: bigint }, ctx: CallContext) =>
+          this.withSession(a.session, ctx, async () => failure(OptarcStatus.OPTARC_NOT_AVAILABLE, NOT_AVAILABLE)));
+      procedures[n] = {
+        name: p.name,
+        args: p.args as Procedure['args'],
+        result: p.result as Procedure['result'],
+        handler,
+        // WRITE's handler has written its data to disk before it settles
+        borrowsArgs: n === OPTARC_WRITE,
+      };
+    }
+    return { name: 'optarc', prog: OPTARC_PROG, vers: OPTARC_V1, procedures };
+  }
+
+  private hello(a: { protocol: number; client_time: OptarcTime; client: string }, ctx: CallContext) {
+    const refused = this.o.access.refuse(ctx.peer);
+    if (refused) {
+      this.o.log.warn('HELLO refused', { peer: ctx.peer.address, reason: refused });
+      return failure(OptarcStatus.OPTARC_ACCESS_DENIED, refused);
+    }
+    if (a.protocol < 1) {
+      return failure(
+        OptarcStatus.OPTARC_VERSION_MISMATCH,
+        `protocol version ${a.protocol} is not supported: this agent speaks 1 to ${OPTARC_VERSION}`,
+        { low: 1, high: OPTARC_VERSION },
+      );
+    }
+    const got = this.o.lease.acquire(ctx.peer.address, a.client);
+    if (!got.ok) {
+      const b = got.busy;
+      return failure(
+        OptarcStatus.OPTARC_BUSY,
+        `the agent is controlled by ${b.client} on ${b.host} since ${new Date(b.since).toISOString()}: wait for its BYE or for its lease to lapse`,
+        { holder: b.host, client: b.client, since: msToTime(b.since) },
+      );
+    }
+    const session = got.holder.session;
+    const skew = Number(a.client_time.seconds) - this.now() / 1000;
+    if (Math.abs(skew) > this.o.clockSkewWarnSeconds) {
+      this.o.log.warn('client clock differs from the agent clock', {
+        client: a.client,
+        host: ctx.peer.address,
+        skewSeconds: Math.round(skew),
+      });
+    }
+    ctx.onConnectionClose(() => this.o.lease.disconnected(session));
+    // One working directory per client (host and name), kept across its sessions.
+    const dirName = createHash('sha256').update(`${ctx.peer.address}\0${a.client}`).digest('hex').slice(0, 32);
+    return this.o.staging
+      .open(dirName, () => a.client_time)
+      .then((dir) => {
+        this.sessions.set(session, { dir, clientTime: a.client_time });
+        this.o.log.info('HELLO', { client: a.client, host: ctx.peer.address, session: session.toString(16) });
+        return {
+          tag: OptarcStatus.OPTARC_OK,
+          value: {
+            protocol: Math.min(a.protocol, OPTARC_VERSION),
+            session,
+            lease_seconds: Math.floor(this.o.lease.leaseMs / 1000),
+            quota: { limit: dir.quotaBytes, used: dir.used },
+            agent_time: msToTime(this.now()),
+          },
+        };
+      });
+  }
+
+  private async bye(id: bigint, s: Session) {
+    this.o.lease.release(id);
+    await s.dir.close();
+    this.sessions.delete(id);
+    return okVoid(undefined);
+  }
+
+  private async withSession<T>(id: bigint, ctx: CallContext, action: (s: Session) => Promise<T>) {
+    const refused = this.o.access.refuse(ctx.peer);
+    if (refused) return failure(OptarcStatus.OPTARC_ACCESS_DENIED, refused);
+    const check = this.o.lease.check(id);
+    const s = this.sessions.get(id);
+    if (!check.ok || !s) {
+      if (s && !check.ok) {
+        await s.dir.close();
+        this.sessions.delete(id);
+      }
+      return check.ok === false && check.reason === 'LEASE_EXPIRED'
+        ? failure(OptarcStatus.OPTARC_LEASE_EXPIRED, 'this session lapsed: call HELLO again (committed files are kept)')
+        : failure(OptarcStatus.OPTARC_NO_SESSION, 'no such session: call HELLO first');
+    }
+    return action(s);
+  }
+}
+
+function okVoid(_: void) {
+  return { tag: OptarcStatus.OPTARC_OK, value: undefined };
+}
+
+function msToTime(ms: number): OptarcTime {
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1_000_000 };
+}
+
+function toEntry(e: Entry): OptarcEntry {
+  return {
+    name: e.name,
+    kind: e.kind === 'dir' ? OptarcKind.OPTARC_DIR : OptarcKind.OPTARC_FILE,
+    size: e.size,
+    mode: e.mode,
+    mtime: e.mtime,
+    committed: e.committed,
+    sha256: e.sha256,
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * The optarc program through the RPC, as a client sees it: HELLO and BUSY,
+ * staging a file with its SHA-256 checked, failures with their details, the
+ * lease lapsing and being released after a client vanishes, access refused,
+ * and the burning procedures answering NOT_AVAILABLE (never a made-up job).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { RpcClient, RpcServer, silentLogger } from '../../clients/oncrpc/index.js';
+import {
+  createCodecs,
+  createOptarcV1Procedures,
+  OPTARC_PROG,
+  OPTARC_V1,
+  OptarcBurnMode,
+  OptarcStatus,
+} from '../../clients/protocol/generated/optarc.js';
+import { AccessPolicy } from '../../edge-agent/service/access.js';
+import { OptarcProgram } from '../../edge-agent/service/optarc-program.js';
+import { ControllerLease } from '../../edge-agent/session/lease.js';
+import { StagingArea } from '../../edge-agent/staging/staging-area.js';
+
+const procs = createOptarcV1Procedures(createCodecs('utf-8'));
+type Procs = typeof procs;
+const b = (s: string) => Buffer.from(s, 'utf8');
+const sha = (d: Buffer) => createHash('sha256').update(d).digest();
+const now = () => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 });
+
+async function agent(t: ExecutionContext, opts: { leaseMs?: number; graceMs?: number; allow?: string[] } = {}) {
+  const root = await fs.mkdtemp(path.join(tmpdir(), 'optarc-agent-'));
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }));
+  const program = new OptarcProgram({
+    charset: 'utf-8',
+    staging: new StagingArea({
+      root,
+      charset: 'utf-8',
+      sessionQuotaBytes: 1n << 30n,
+      totalQuotaBytes: 1n << 30n,
+      minFreeBytes: 0n,
+    }),
+    access: new AccessPolicy({ allow: opts.allow ?? ['127.0.0.0/8'], requireReservedPort: false }),
+    lease: new ControllerLease({ leaseMs: opts.leaseMs, disconnectGraceMs: opts.graceMs }),
+    clockSkewWarnSeconds: 300,
+    log: silentLogger,
+  });
+  const server = new RpcServer();
+  server.addProgram(program.version());
+  const port = await server.listen(0);
+  t.teardown(() => server.close());
+  return { port, root };
+}
+
+async function client(t: ExecutionContext, port: number) {
+  const rpc = await RpcClient.connect({ host: '127.0.0.1', port });
+  t.teardown(() => rpc.destroy());
+  const call = <N extends keyof Procs>(n: N, args: Parameters<Procs[N]['args']['encode']>[1]) =>
+    rpc.call(OPTARC_PROG, OPTARC_V1, Number(n), procs[n].args as any, args, procs[n].result as any) as Promise<any>;
+  return { rpc, call };
+}
+
+async function hello(c: Awaited<ReturnType<typeof client>>, name: string) {
+  return c.call(1, { protocol: 1, client_time: now(), client: name });
+}
+
+test('one controller: a second HELLO is told BUSY, naming the holder; BYE frees the agent', async (t) => {
+  const { port } = await agent(t);
+  const a = await client(t, port);
+  const bb = await client(t, port);
+  const ha = await hello(a, 'scanner-a');
+  t.is(ha.tag, OptarcStatus.OPTARC_OK);
+  t.is(ha.value.protocol, 1);
+  t.true(ha.value.session > 0n);
+  const busy = await hello(bb, 'scanner-b');
+  t.is(busy.tag, OptarcStatus.OPTARC_BUSY);
+  t.is(busy.value.detail.tag, OptarcStatus.OPTARC_BUSY);
+  t.is(busy.value.detail.value.holder, '127.0.0.1');
+  t.is(busy.value.detail.value.client, 'scanner-a');
+  t.regex(busy.value.message, /controlled by scanner-a/);
+  t.is((await a.call(2, { session: ha.value.session })).tag, OptarcStatus.OPTARC_OK);
+  t.is((await hello(bb, 'scanner-b')).tag, OptarcStatus.OPTARC_OK);
+  const stale = await a.call(7, { session: ha.value.session, path: b('x') });
+  t.is(stale.tag, OptarcStatus.OPTARC_NO_SESSION);
+});
+
+test('a file staged over RPC arrives byte-identical with its SHA-256; mismatches carry both values', async (t) => {
+  const { port, root } = await agent(t);
+  const a = await client(t, port);
+  const { session } = (await hello(a, 'lab')).value;
+  t.is((await a.call(3, { session, path: b('run1') })).tag, OptarcStatus.OPTARC_OK);
+  const data = randomBytes(2_500_000);
+  for (let off = 0; off < data.length; off += 1 << 20) {
+    const args = { session, path: b('run1/img.raw'), offset: BigInt(off), data: data.subarray(off, off + (1 << 20)) };
+    const w = await a.call(4, args);
+    t.is(w.tag, OptarcStatus.OPTARC_OK);
+    t.is((await a.call(4, args)).value.size, w.value.size, 'a retransmitted WRITE changes nothing');
+  }
+  const bad = await a.call(5, {
+    session,
+    path: b('run1/img.raw'),
+    size: BigInt(data.length),
+    mode: 0o644,
+    mtime: null,
+    sha256: sha(b('x')),
+  });
+  t.is(bad.tag, OptarcStatus.OPTARC_CHECKSUM_MISMATCH);
+  t.true(bad.value.detail.value.actual.equals(sha(data)));
+  t.true(bad.value.detail.value.expected.equals(sha(b('x'))));
+  const short = await a.call(5, { session, path: b('run1/img.raw'), size: 5n, mode: 0o644, mtime: null, sha256: null });
+  t.is(short.tag, OptarcStatus.OPTARC_SIZE_MISMATCH);
+  t.deepEqual(short.value.detail.value, { expected: 5n, actual: BigInt(data.length) });
+  const ok = await a.call(5, {
+    session,
+    path: b('run1/img.raw'),
+    size: BigInt(data.length),
+    mode: 0o640,
+    mtime: null,
+    sha256: sha(data),
+  });
+  t.is(ok.tag, OptarcStatus.OPTARC_OK);
+  t.true(ok.value.sha256.equals(sha(data)));
+  const [clientDir] = await fs.readdir(path.join(root, 'sessions'));
+  t.true((await fs.readFile(path.join(root, 'sessions', clientDir, 'tree/run1/img.raw'))).equals(data));
+
+  const list = await a.call(6, { session, dir: b('run1'), cookie: 0n, count: 10 });
+  t.is(list.tag, OptarcStatus.OPTARC_OK);
+  t.is(list.value.entries.length, 1);
+  t.true(list.value.entries[0].committed);
+  t.true(list.value.entries[0].sha256.equals(sha(data)));
+  t.is((await a.call(4, { session, path: b('../x'), offset: 0n, data: b('x') })).tag, OptarcStatus.OPTARC_BAD_NAME);
+  t.is((await a.call(8, { session, path: b('nope') })).tag, OptarcStatus.OPTARC_NOT_FOUND);
+});
+
+test('the burning procedures answer NOT_AVAILABLE, never a made-up job', async (t) => {
+  const { port } = await agent(t);
+  const a = await client(t, port);
+  const { session } = (await hello(a, 'lab')).value;
+  const burn = await a.call(9, {
+    session,
+    mode: OptarcBurnMode.OPTARC_BURN_NEW,
+    copies: 2,
+    media: 'DVD+R',
+    label: 'VOL1',
+  });
+  t.is(burn.tag, OptarcStatus.OPTARC_NOT_AVAILABLE);
+  t.regex(burn.value.message, /not installed/);
+  t.is((await a.call(11, { session })).tag, OptarcStatus.OPTARC_NOT_AVAILABLE);
+  t.is(
+    (await a.call(9, { session: 1n, mode: 1, copies: 1, media: 'x', label: 'y' })).tag,
+    OptarcStatus.OPTARC_NO_SESSION,
+  );
+});
+
+test('an idle lease lapses; a vanished client releases it after the grace period and its file stays uncommitted', async (t) => {
+  const { port, root } = await agent(t, { leaseMs: 300, graceMs: 200 });
+  const a = await client(t, port);
+  const first = (await hello(a, 'a')).value.session;
+  await new Promise((r) => setTimeout(r, 400));
+  t.is((await a.call(7, { session: first, path: b('x') })).tag, OptarcStatus.OPTARC_LEASE_EXPIRED);
+
+  const v = await client(t, port);
+  const { session } = (await hello(v, 'vanishing')).value;
+  await v.call(4, { session, path: b('half.dat'), offset: 0n, data: randomBytes(1000) });
+  v.rpc.destroy();
+  const other = await client(t, port);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is((await hello(other, 'other')).tag, OptarcStatus.OPTARC_BUSY, 'held during the grace period');
+  await new Promise((r) => setTimeout(r, 300));
+  t.is((await hello(other, 'other')).tag, OptarcStatus.OPTARC_OK, 'released after it');
+  for (const d of await fs.readdir(path.join(root, 'sessions'))) {
+    t.deepEqual(await fs.readdir(path.join(root, 'sessions', d, 'tree')), [], 'nothing half-written reached a tree');
+  }
+});
+
+test('hosts outside the allowlist and unsupported versions are refused with the reason', async (t) => {
+  const closed = await agent(t, { allow: ['192.0.2.0/24'] });
+  const a = await client(t, closed.port);
+  const denied = await hello(a, 'x');
+  t.is(denied.tag, OptarcStatus.OPTARC_ACCESS_DENIED);
+  t.regex(denied.value.message, /agent\.access\.allow/);
+  const open = await agent(t);
+  const c = await client(t, open.port);
+  const v0 = await c.call(1, { protocol: 0, client_time: now(), client: 'old' });
+  t.is(v0.tag, OptarcStatus.OPTARC_VERSION_MISMATCH);
+  t.deepEqual(v0.value.detail.value, { low: 1, high: 1 });
+});
