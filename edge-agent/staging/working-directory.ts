@@ -68,6 +68,8 @@ export class WorkingDirectory {
   private readonly partials = new Map<string, PartialFile>();
   private readonly committed = new Map<string, CommittedFile>();
   private nextPartial = 1;
+  /** Calls on one path run one after another, in arrival order (clients may pipeline WRITEs). */
+  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(base: string, charset: Charset, quotaBytes: bigint, space: SpaceKeeper, defaultTime: () => Time) {
     this.base = base;
@@ -75,6 +77,21 @@ export class WorkingDirectory {
     this.quotaBytes = quotaBytes;
     this.space = space;
     this.defaultTime = defaultTime;
+  }
+
+  private serial<T>(path: Buffer, action: () => Promise<T>): Promise<T> {
+    const key = path.toString('latin1');
+    const before = this.locks.get(key) ?? Promise.resolve();
+    const run = before.then(action, action);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
   }
 
   async init(): Promise<void> {
@@ -114,6 +131,10 @@ export class WorkingDirectory {
   }
 
   async mkdir(path: Buffer): Promise<void> {
+    return this.serial(path, () => this.unlockedMkdir(path));
+  }
+
+  private async unlockedMkdir(path: Buffer): Promise<void> {
     const p = this.check(path);
     await this.parentOf(p);
     const target = await this.treePath(p);
@@ -125,6 +146,10 @@ export class WorkingDirectory {
   }
 
   async write(path: Buffer, offset: bigint, data: Buffer): Promise<bigint> {
+    return this.serial(path, () => this.unlockedWrite(path, offset, data));
+  }
+
+  private async unlockedWrite(path: Buffer, offset: bigint, data: Buffer): Promise<bigint> {
     const p = this.check(path);
     const key = keyOf(p);
     if (this.committed.has(key))
@@ -181,6 +206,10 @@ export class WorkingDirectory {
   }
 
   async commit(path: Buffer, size: bigint, mode: number, mtime: Time | null, sha256: Buffer | null) {
+    return this.serial(path, () => this.unlockedCommit(path, size, mode, mtime, sha256));
+  }
+
+  private async unlockedCommit(path: Buffer, size: bigint, mode: number, mtime: Time | null, sha256: Buffer | null) {
     const p = this.check(path);
     const key = keyOf(p);
     const done = this.committed.get(key);
@@ -192,7 +221,7 @@ export class WorkingDirectory {
     let f = this.partials.get(key);
     if (!f) {
       if (size !== 0n) throw new StagingError('NOT_FOUND', `${p.text}: no data was written`);
-      await this.write(path, 0n, Buffer.alloc(0));
+      await this.unlockedWrite(path, 0n, Buffer.alloc(0));
       f = this.partials.get(key)!;
     }
     if (size !== f.size) {
@@ -323,6 +352,10 @@ export class WorkingDirectory {
   }
 
   async remove(path: Buffer): Promise<void> {
+    return this.serial(path, () => this.unlockedRemove(path));
+  }
+
+  private async unlockedRemove(path: Buffer): Promise<void> {
     const p = this.check(path);
     const key = keyOf(p);
     const f = this.partials.get(key);

@@ -200,3 +200,22 @@ test('an ISO-8859-1 agent keeps the raw bytes of names on disk', async (t) => {
   const listed = await dir.list(Buffer.alloc(0), 0n, 10);
   t.true(listed.entries[0].name.equals(name));
 });
+
+test('pipelined WRITEs to one file apply in arrival order, and a session can resume a partial file', async (t) => {
+  const { dir, tree } = await area(t);
+  const data = randomBytes(64 * 20);
+  const writes = [];
+  for (let i = 0; i < 20; i++) writes.push(dir.write(b('p'), BigInt(i * 64), data.subarray(i * 64, (i + 1) * 64)));
+  const sizes = await Promise.all(writes);
+  t.deepEqual(
+    sizes,
+    Array.from({ length: 20 }, (_, i) => BigInt((i + 1) * 64)),
+  );
+  await dir.close(); // the session ends with the file uncommitted
+  await dir.write(b('q'), 0n, data.subarray(0, 100));
+  await dir.close();
+  await dir.write(b('q'), 100n, data.subarray(100));
+  await dir.commit(b('p'), BigInt(data.length), 0o644, null, sha(data));
+  await dir.commit(b('q'), BigInt(data.length), 0o644, null, sha(data));
+  t.true((await fs.readFile(path.join(tree, 'q'))).equals(data), 'the second session continued the first one’s bytes');
+});
