@@ -1,10 +1,36 @@
 /**
  * AgentClient: the TypeScript client of the optarc program, as the CLI and the
  * tests use it. It finds the agent the way a legacy client does (portmap
- * GETPORT on port 111) unless given a port.
+ * GETPORT on port 111) unless given a port, and turns every failure status
+ * into an AgentError carrying the status, its detail and the agent's message.
  */
-import { type Credentials, IPPROTO_TCP, PortmapClient, RpcClient, RpcError, x } from '../oncrpc/index.js';
-import { OPTARC_NULL, OPTARC_PROG, OPTARC_V1 } from '../protocol/generated/optarc.js';
+import { type Credentials, IPPROTO_TCP, PortmapClient, RpcClient, RpcError } from '../oncrpc/index.js';
+import {
+  type Codecs,
+  createCodecs,
+  createOptarcV1Procedures,
+  OPTARC_BURN,
+  OPTARC_BYE,
+  OPTARC_COMMIT_FILE,
+  OPTARC_DRIVES,
+  OPTARC_HELLO,
+  OPTARC_JOB_STATUS,
+  OPTARC_LIST,
+  OPTARC_MKDIR,
+  OPTARC_NULL,
+  OPTARC_PROG,
+  OPTARC_REMOVE,
+  OPTARC_STAT,
+  OPTARC_V1,
+  OPTARC_VERSION,
+  OPTARC_WRITE,
+  type OptarcBurnMode,
+  type OptarcEntry,
+  type OptarcFail,
+  type OptarcHelloOk,
+  OptarcStatus,
+  type OptarcTime,
+} from '../protocol/generated/optarc.js';
 
 export interface AgentAddress {
   host: string;
@@ -15,13 +41,39 @@ export interface AgentAddress {
   credentials?: Credentials;
 }
 
+const STATUS_NAMES = Object.fromEntries(Object.entries(OptarcStatus).map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** A failure the agent answered: its status (OPTARC_BUSY, ...), detail and message. */
+export class AgentError extends Error {
+  readonly status: number;
+  readonly statusName: string;
+  readonly detail: unknown;
+  constructor(status: number, fail: OptarcFail) {
+    super(fail.message);
+    this.name = 'AgentError';
+    this.status = status;
+    this.statusName = STATUS_NAMES[status] ?? `status ${status}`;
+    this.detail = fail.detail.value;
+  }
+}
+
+type Procs = ReturnType<typeof createOptarcV1Procedures>;
+
+export function timeNow(): OptarcTime {
+  const ms = Date.now();
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1_000_000 };
+}
+
 export class AgentClient {
   readonly rpc: RpcClient;
   readonly port: number;
+  readonly procs: Procs;
+  session: bigint | undefined;
 
-  private constructor(rpc: RpcClient, port: number) {
+  private constructor(rpc: RpcClient, port: number, codecs: Codecs) {
     this.rpc = rpc;
     this.port = port;
+    this.procs = createOptarcV1Procedures(codecs);
   }
 
   static async connect(address: AgentAddress): Promise<AgentClient> {
@@ -36,7 +88,7 @@ export class AgentClient {
       if (port === 0) {
         throw new RpcError(
           'PROG_UNAVAIL',
-          `the portmapper on ${address.host}:${address.portmapPort ?? 111} knows no optarc agent (program ${OPTARC_PROG} version ${OPTARC_V1})`,
+          `the portmapper on ${address.host}:${address.portmapPort ?? 111} knows no optarc agent (program ${OPTARC_PROG} version ${OPTARC_V1}): is optarc-agent running?`,
         );
       }
     }
@@ -46,11 +98,102 @@ export class AgentClient {
       timeoutMs: address.timeoutMs,
       credentials: address.credentials,
     });
-    return new AgentClient(rpc, port);
+    return new AgentClient(rpc, port, createCodecs('utf-8'));
+  }
+
+  /** Call a procedure by number; a failure status becomes an AgentError. */
+  async call<N extends keyof Procs>(proc: N, args: Parameters<Procs[N]['args']['encode']>[1]): Promise<any> {
+    const p = this.procs[proc];
+    const res = (await this.rpc.call(
+      OPTARC_PROG,
+      OPTARC_V1,
+      Number(proc),
+      p.args as any,
+      args,
+      p.result as any,
+    )) as any;
+    if (Number(proc) === OPTARC_NULL) return undefined;
+    if (res.tag !== OptarcStatus.OPTARC_OK) throw new AgentError(res.tag, res.value as OptarcFail);
+    return res.value;
+  }
+
+  private get s(): bigint {
+    if (this.session === undefined) throw new Error('call hello() first');
+    return this.session;
   }
 
   null(): Promise<void> {
-    return this.rpc.call(OPTARC_PROG, OPTARC_V1, OPTARC_NULL, x.xvoid, undefined, x.xvoid);
+    return this.call(OPTARC_NULL, undefined);
+  }
+
+  async hello(client: string): Promise<OptarcHelloOk> {
+    const ok = (await this.call(OPTARC_HELLO, {
+      protocol: OPTARC_VERSION,
+      client_time: timeNow(),
+      client,
+    })) as OptarcHelloOk;
+    this.session = ok.session;
+    return ok;
+  }
+
+  async bye(): Promise<void> {
+    if (this.session === undefined) return;
+    await this.call(OPTARC_BYE, { session: this.session });
+    this.session = undefined;
+  }
+
+  mkdir(path: Buffer): Promise<void> {
+    return this.call(OPTARC_MKDIR, { session: this.s, path });
+  }
+
+  async write(path: Buffer, offset: bigint, data: Buffer): Promise<bigint> {
+    return (await this.call(OPTARC_WRITE, { session: this.s, path, offset, data })).size;
+  }
+
+  commit(
+    path: Buffer,
+    size: bigint,
+    mode: number,
+    mtime: OptarcTime | null,
+    sha256: Buffer | null,
+  ): Promise<{ sha256: Buffer; size: bigint }> {
+    return this.call(OPTARC_COMMIT_FILE, { session: this.s, path, size, mode, mtime, sha256 });
+  }
+
+  list(dir: Buffer, cookie = 0n, count = 512): Promise<{ entries: OptarcEntry[]; cookie: bigint; eof: boolean }> {
+    return this.call(OPTARC_LIST, { session: this.s, dir, cookie, count });
+  }
+
+  /** Every entry of a directory, following the cookies. */
+  async listAll(dir: Buffer): Promise<OptarcEntry[]> {
+    const all: OptarcEntry[] = [];
+    let cookie = 0n;
+    for (;;) {
+      const page = await this.list(dir, cookie);
+      all.push(...page.entries);
+      if (page.eof) return all;
+      cookie = page.cookie;
+    }
+  }
+
+  stat(path: Buffer): Promise<OptarcEntry> {
+    return this.call(OPTARC_STAT, { session: this.s, path });
+  }
+
+  remove(path: Buffer): Promise<void> {
+    return this.call(OPTARC_REMOVE, { session: this.s, path });
+  }
+
+  burn(mode: OptarcBurnMode, copies: number, media: string, label: string): Promise<bigint> {
+    return this.call(OPTARC_BURN, { session: this.s, mode, copies, media, label });
+  }
+
+  jobStatus(job: bigint): Promise<unknown> {
+    return this.call(OPTARC_JOB_STATUS, { session: this.s, job });
+  }
+
+  drives(): Promise<unknown> {
+    return this.call(OPTARC_DRIVES, { session: this.s });
   }
 
   close(): void {

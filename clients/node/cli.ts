@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 /**
  * optarc: the command-line client of the edge agent.
+ *
+ * Exit codes scripts can act on: 0 done; 1 the agent could not be reached or
+ * the RPC failed; 2 bad usage or configuration; 3 another client controls the
+ * agent (BUSY); 4 the agent refused the request (the message says why).
  */
 import { hostname, userInfo } from 'node:os';
 import { parseCommandLine } from '../../config/command-line.js';
-import { PortmapClient, RpcError } from '../oncrpc/index.js';
-import { AgentClient } from './agent-client.js';
+import { type Credentials, PortmapClient, RpcError } from '../oncrpc/index.js';
+import { OptarcBurnMode, OptarcKind } from '../protocol/generated/optarc.js';
+import { AgentClient, AgentError } from './agent-client.js';
+import { type PutProgress, put } from './commands/put.js';
 
 const FLAGS = {
   host: { setting: 'client.host', type: 'string', description: 'agent host' },
@@ -17,10 +23,31 @@ const FLAGS = {
 const COMMANDS = `commands:
   ping                  call the agent's NULL procedure and report the round trip
   portmap               list what the host's portmapper has registered
+  hello                 ask for control of the agent (shows the session, or who holds it), then let go
+  put <dir>             stage a local tree; re-running skips files already committed with the same SHA-256
+  ls [path]             list the working directory (or a directory in it)
+  stat <path>           one entry of the working directory
+  rm <path>             remove a file or an empty directory from the working directory
+  burn --copies N --media PROFILE [--label L] [--append]
+                        turn the working directory into a burn job
+  status <job>          a job's state
+  drives                the agent's drives
 
 options for every command:
   --json                machine-readable output
-  --auth-sys            send AUTH_SYS credentials (uid, gid, host name) instead of AUTH_NONE`;
+  --client NAME         the name this client gives in HELLO (default: user@host)
+  --auth-sys            send AUTH_SYS credentials (uid, gid, host name) instead of AUTH_NONE
+  --progress            show progress on stderr even when it is not a terminal
+
+exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4 request refused`;
+
+const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4 } as const;
+
+class UsageError extends Error {}
+
+function mib(n: bigint): string {
+  return (Number(n) / 1024 / 1024).toFixed(1);
+}
 
 async function main(): Promise<number> {
   const { config, positionals, values } = parseCommandLine(
@@ -32,76 +59,211 @@ async function main(): Promise<number> {
     {
       json: { type: 'boolean' },
       'auth-sys': { type: 'boolean' },
+      client: { type: 'string' },
+      progress: { type: 'boolean' },
+      copies: { type: 'string' },
+      media: { type: 'string' },
+      label: { type: 'string' },
+      append: { type: 'boolean' },
     },
   );
   const json = values.json === true;
-  const [command] = positionals;
+  const out = (human: string, machine: unknown) =>
+    process.stdout.write(
+      json ? `${JSON.stringify(machine, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}\n` : `${human}\n`,
+    );
+  const [command, ...args] = positionals;
   const c = config.client;
   const timeoutMs = c.timeoutSeconds * 1000;
+  const u = userInfo();
+  const credentials: Credentials | undefined = values['auth-sys']
+    ? {
+        flavor: 'sys',
+        stamp: Math.floor(Date.now() / 1000),
+        machineName: hostname().slice(0, 255),
+        uid: u.uid,
+        gid: u.gid,
+        gids: [],
+      }
+    : undefined;
+  const clientName = (values.client as string | undefined) ?? `${u.username}@${hostname()}`;
+  const connect = () =>
+    AgentClient.connect({ host: c.host, port: c.port, portmapPort: c.portmapPort, timeoutMs, credentials });
+
+  /** Run `action` holding the agent's controller lease, letting go afterwards whatever happens. */
+  const session = async <T>(action: (agent: AgentClient) => Promise<T>): Promise<T> => {
+    const agent = await connect();
+    try {
+      await agent.hello(clientName);
+      try {
+        return await action(agent);
+      } finally {
+        await agent.bye().catch(() => {});
+      }
+    } finally {
+      agent.close();
+    }
+  };
+
   switch (command) {
     case 'ping': {
-      const u = userInfo();
-      const agent = await AgentClient.connect({
-        host: c.host,
-        port: c.port,
-        portmapPort: c.portmapPort,
-        timeoutMs,
-        credentials: values['auth-sys']
-          ? {
-              flavor: 'sys',
-              stamp: Math.floor(Date.now() / 1000),
-              machineName: hostname().slice(0, 255),
-              uid: u.uid,
-              gid: u.gid,
-              gids: [],
-            }
-          : undefined,
-      });
+      const agent = await connect();
       try {
         const t0 = process.hrtime.bigint();
         await agent.null();
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        if (json)
-          process.stdout.write(`${JSON.stringify({ host: c.host, port: agent.port, ok: true, roundTripMs: ms })}\n`);
-        else process.stdout.write(`agent at ${c.host}:${agent.port} answered NULL in ${ms.toFixed(2)} ms\n`);
+        out(`agent at ${c.host}:${agent.port} answered NULL in ${ms.toFixed(2)} ms`, {
+          host: c.host,
+          port: agent.port,
+          ok: true,
+          roundTripMs: ms,
+        });
       } finally {
         agent.close();
       }
-      return 0;
+      return EXIT.OK;
     }
     case 'portmap': {
       const pm = await PortmapClient.connect(c.host, c.portmapPort, timeoutMs);
       try {
         const maps = await pm.dump();
-        if (json) process.stdout.write(`${JSON.stringify(maps)}\n`);
-        else {
-          process.stdout.write('   program vers proto   port\n');
-          for (const m of maps) {
-            const proto = m.prot === 6 ? 'tcp' : m.prot === 17 ? 'udp' : String(m.prot);
-            process.stdout.write(
-              `${String(m.prog).padStart(10)} ${String(m.vers).padStart(4)} ${proto.padStart(5)} ${String(m.port).padStart(6)}\n`,
-            );
-          }
+        const lines = ['   program vers proto   port'];
+        for (const m of maps) {
+          const proto = m.prot === 6 ? 'tcp' : m.prot === 17 ? 'udp' : String(m.prot);
+          lines.push(
+            `${String(m.prog).padStart(10)} ${String(m.vers).padStart(4)} ${proto.padStart(5)} ${String(m.port).padStart(6)}`,
+          );
         }
+        out(lines.join('\n'), maps);
       } finally {
         pm.close();
       }
-      return 0;
+      return EXIT.OK;
     }
+    case 'hello':
+      return session(async (agent) => {
+        out(`controller of ${c.host}:${agent.port} as ${clientName}: session ${agent.session?.toString(16)}`, {
+          host: c.host,
+          port: agent.port,
+          client: clientName,
+          session: agent.session,
+        });
+        return EXIT.OK;
+      });
+    case 'put': {
+      const dir = args[0];
+      if (!dir) throw new UsageError('put needs a directory: optarc put <dir>');
+      const showProgress = values.progress === true || (process.stderr.isTTY && !json);
+      const started = Date.now();
+      let last = 0;
+      const onProgress = (p: PutProgress) => {
+        const t = Date.now();
+        if (!showProgress || (t - last < 200 && p.filesDone < p.filesTotal)) return;
+        last = t;
+        const rate = Number(p.bytesDone) / 1e6 / Math.max((t - started) / 1000, 0.001);
+        process.stderr.write(
+          `\rput: ${p.filesDone}/${p.filesTotal} files, ${mib(p.bytesDone)}/${mib(p.bytesTotal)} MiB, ${rate.toFixed(1)} MB/s  `,
+        );
+      };
+      const result = await session((agent) => put(agent, dir, onProgress));
+      if (showProgress) process.stderr.write('\n');
+      for (const w of result.warnings) process.stderr.write(`optarc: ${w}\n`);
+      const seconds = (Date.now() - started) / 1000;
+      const sent = result.files.filter((f) => !f.skipped).length;
+      out(
+        [
+          ...result.files.map((f) => `${f.sha256}  ${f.path}${f.skipped ? '  (already staged)' : ''}`),
+          `${sent} files sent, ${result.files.length - sent} already staged, ${result.directories} directories, ${mib(result.bytesSent)} MiB in ${seconds.toFixed(1)} s`,
+        ].join('\n'),
+        { ...result, seconds },
+      );
+      return EXIT.OK;
+    }
+    case 'ls':
+      return session(async (agent) => {
+        const entries = await agent.listAll(Buffer.from(args[0] ?? ''));
+        out(
+          entries
+            .map((e) => {
+              const kind = e.kind === OptarcKind.OPTARC_DIR ? 'd' : '-';
+              const state = e.committed ? 'committed' : 'partial  ';
+              return `${kind}${e.mode.toString(8).padStart(4, '0')} ${String(e.size).padStart(12)} ${state} ${e.sha256 ? e.sha256.toString('hex').slice(0, 16) : '-'.padEnd(16)} ${e.name.toString()}`;
+            })
+            .join('\n'),
+          entries.map((e) => ({ ...e, name: e.name.toString(), sha256: e.sha256?.toString('hex') ?? null })),
+        );
+        return EXIT.OK;
+      });
+    case 'stat':
+      if (!args[0]) throw new UsageError('stat needs a path');
+      return session(async (agent) => {
+        const e = await agent.stat(Buffer.from(args[0]));
+        out(
+          `${e.name.toString()}: ${e.size} bytes, ${e.committed ? 'committed' : 'not committed'}${e.sha256 ? `, sha256 ${e.sha256.toString('hex')}` : ''}`,
+          {
+            ...e,
+            name: e.name.toString(),
+            sha256: e.sha256?.toString('hex') ?? null,
+          },
+        );
+        return EXIT.OK;
+      });
+    case 'rm':
+      if (!args[0]) throw new UsageError('rm needs a path');
+      return session(async (agent) => {
+        await agent.remove(Buffer.from(args[0]));
+        out(`removed ${args[0]}`, { removed: args[0] });
+        return EXIT.OK;
+      });
+    case 'burn': {
+      const copies = Number(values.copies ?? 1);
+      const media = values.media as string | undefined;
+      if (!Number.isInteger(copies) || copies < 1 || !media)
+        throw new UsageError('burn needs --copies N (N ≥ 1) and --media PROFILE');
+      return session(async (agent) => {
+        const job = await agent.burn(
+          values.append ? OptarcBurnMode.OPTARC_BURN_APPEND : OptarcBurnMode.OPTARC_BURN_NEW,
+          copies,
+          media,
+          (values.label as string | undefined) ?? '',
+        );
+        out(`job ${job}`, { job });
+        return EXIT.OK;
+      });
+    }
+    case 'status':
+      if (!args[0] || !/^\d+$/.test(args[0])) throw new UsageError('status needs a job number');
+      return session(async (agent) => {
+        const s = await agent.jobStatus(BigInt(args[0]));
+        out(JSON.stringify(s), s);
+        return EXIT.OK;
+      });
+    case 'drives':
+      return session(async (agent) => {
+        const d = await agent.drives();
+        out(JSON.stringify(d), d);
+        return EXIT.OK;
+      });
     case undefined:
-      process.stderr.write('optarc: no command given (see optarc --help)\n');
-      return 2;
+      throw new UsageError('no command given (see optarc --help)');
     default:
-      process.stderr.write(`optarc: unknown command '${command}' (see optarc --help)\n`);
-      return 2;
+      throw new UsageError(`unknown command '${command}' (see optarc --help)`);
   }
 }
 
 main().then(
   (code) => process.exit(code),
   (e) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`optarc: ${e.message}\n`);
+      process.exit(EXIT.USAGE);
+    }
+    if (e instanceof AgentError) {
+      process.stderr.write(`optarc: ${e.statusName}: ${e.message}\n`);
+      process.exit(e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED);
+    }
     const code = e instanceof RpcError ? e.code : 'ERROR';
     process.stderr.write(`optarc: ${code}: ${(e as Error).message}\n`);
-    process.exit(1);
+    process.exit(EXIT.RPC);
   },
 );
