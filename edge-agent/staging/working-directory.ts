@@ -234,7 +234,7 @@ export class WorkingDirectory {
     f.handle ??= await openPartial(f.file);
     if (!f.digest) {
       if (f.rehash || f.hashed !== f.size) f.digest = await digestOf(f.handle);
-      else f.digest = f.hash.digest();
+      else f.digest = f.hash.copy().digest(); // a copy: the file may still grow after a failed commit
     }
     if (sha256 && !sha256.equals(f.digest)) {
       throw new StagingError(

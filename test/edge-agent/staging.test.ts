@@ -219,3 +219,14 @@ test('pipelined WRITEs to one file apply in arrival order, and a session can res
   await dir.commit(b('q'), BigInt(data.length), 0o644, null, sha(data));
   t.true((await fs.readFile(path.join(tree, 'q'))).equals(data), 'the second session continued the first one’s bytes');
 });
+
+test('after a failed commit the file can still be written and committed (found by the fuzzer)', async (t) => {
+  const { dir, tree } = await area(t);
+  const data = randomBytes(3000);
+  await dir.write(b('f'), 0n, data.subarray(0, 1000));
+  await code(t, dir.commit(b('f'), 1000n, 0o644, null, sha(b('wrong'))), 'CHECKSUM_MISMATCH');
+  await dir.write(b('f'), 1000n, data.subarray(1000));
+  await code(t, dir.commit(b('f'), 3000n, 0o644, null, sha(b('wrong'))), 'CHECKSUM_MISMATCH');
+  await dir.commit(b('f'), 3000n, 0o644, null, sha(data));
+  t.true((await fs.readFile(path.join(tree, 'f'))).equals(data));
+});
