@@ -53,7 +53,7 @@ export interface OptarcProgramOptions {
 
 interface Session {
   dir: WorkingDirectory;
-  clientTime: OptarcTime;
+  client: string;
 }
 
 const NOT_AVAILABLE =
@@ -91,7 +91,11 @@ export class OptarcProgram {
         this.withSession(a.session, ctx, (s) =>
           staged(async () => ({
             tag: OptarcStatus.OPTARC_OK,
-            value: await s.dir.commit(a.path, a.size, a.mode, a.mtime, a.sha256),
+            value: await s.dir.commit(a.path, a.size, a.mode, a.mtime, a.sha256, {
+              host: ctx.peer.address,
+              client: s.client,
+              ...(ctx.credentials.flavor === 'sys' ? { uid: ctx.credentials.uid, gid: ctx.credentials.gid } : {}),
+            }),
           })),
         ),
       [OPTARC_LIST]: (a, ctx) =>
@@ -166,7 +170,7 @@ export class OptarcProgram {
     return this.o.staging
       .open(dirName, () => a.client_time)
       .then((dir) => {
-        this.sessions.set(session, { dir, clientTime: a.client_time });
+        this.sessions.set(session, { dir, client: a.client });
         this.o.log.info('HELLO', { client: a.client, host: ctx.peer.address, session: session.toString(16) });
         return {
           tag: OptarcStatus.OPTARC_OK,

@@ -55,6 +55,14 @@ interface CommittedFile {
   size: bigint;
 }
 
+/** Who committed a file, for the audit trail (AUTH_SYS identity when the client sent one). */
+export interface Committer {
+  host: string;
+  client: string;
+  uid?: number;
+  gid?: number;
+}
+
 const MAX_LIST = 512;
 
 export class WorkingDirectory {
@@ -205,11 +213,18 @@ export class WorkingDirectory {
     return f.size;
   }
 
-  async commit(path: Buffer, size: bigint, mode: number, mtime: Time | null, sha256: Buffer | null) {
-    return this.serial(path, () => this.unlockedCommit(path, size, mode, mtime, sha256));
+  async commit(path: Buffer, size: bigint, mode: number, mtime: Time | null, sha256: Buffer | null, by?: Committer) {
+    return this.serial(path, () => this.unlockedCommit(path, size, mode, mtime, sha256, by));
   }
 
-  private async unlockedCommit(path: Buffer, size: bigint, mode: number, mtime: Time | null, sha256: Buffer | null) {
+  private async unlockedCommit(
+    path: Buffer,
+    size: bigint,
+    mode: number,
+    mtime: Time | null,
+    sha256: Buffer | null,
+    by?: Committer,
+  ) {
     const p = this.check(path);
     const key = keyOf(p);
     const done = this.committed.get(key);
@@ -258,6 +273,15 @@ export class WorkingDirectory {
     });
     this.partials.delete(key);
     this.committed.set(key, { sha256: f.digest, size });
+    // The audit trail: one JSON line per committed file, appended beside the tree.
+    const line = {
+      time: new Date().toISOString(),
+      path: p.text,
+      size: String(size),
+      sha256: f.digest.toString('hex'),
+      ...by,
+    };
+    await io(() => fs.appendFile(`${this.base}/audit.jsonl`, `${JSON.stringify(line)}\n`));
     return { sha256: f.digest, size };
   }
 

@@ -186,3 +186,36 @@ test('hosts outside the allowlist and unsupported versions are refused with the 
   t.is(v0.tag, OptarcStatus.OPTARC_VERSION_MISMATCH);
   t.deepEqual(v0.value.detail.value, { low: 1, high: 1 });
 });
+
+test('each committed file is recorded with the host, client and AUTH_SYS identity that sent it', async (t) => {
+  const { port, root } = await agent(t);
+  const rpc = await RpcClient.connect({
+    host: '127.0.0.1',
+    port,
+    credentials: { flavor: 'sys', stamp: 1, machineName: 'sun1', uid: 1234, gid: 56, gids: [] },
+  });
+  t.teardown(() => rpc.destroy());
+  const call = (n: keyof Procs, args: unknown) =>
+    rpc.call(OPTARC_PROG, OPTARC_V1, Number(n), procs[n].args as any, args, procs[n].result as any) as Promise<any>;
+  const { session } = (await call(1, { protocol: 1, client_time: now(), client: 'scanner-7' })).value;
+  const data = b('audited bytes');
+  await call(4, { session, path: b('a.txt'), offset: 0n, data });
+  t.is(
+    (await call(5, { session, path: b('a.txt'), size: BigInt(data.length), mode: 0o644, mtime: null, sha256: null }))
+      .tag,
+    0,
+  );
+  const [dir] = await fs.readdir(path.join(root, 'sessions'));
+  const lines = (await fs.readFile(path.join(root, 'sessions', dir, 'audit.jsonl'), 'utf8')).trim().split('\n');
+  t.is(lines.length, 1);
+  const rec = JSON.parse(lines[0]);
+  t.like(rec, {
+    path: 'a.txt',
+    size: String(data.length),
+    sha256: sha(data).toString('hex'),
+    host: '127.0.0.1',
+    client: 'scanner-7',
+    uid: 1234,
+    gid: 56,
+  });
+});
