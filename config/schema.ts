@@ -18,10 +18,11 @@ export const configSchema = z
           .object({
             host: host.default('127.0.0.1'),
             port: port.default(0),
+            /** Largest call accepted: at least a 1 MiB WRITE (OPTARC_MAX_DATA) with its header. */
             maxRecordSize: z
               .number()
               .int()
-              .min(65536)
+              .min(1024 * 1024 + 4096)
               .max(256 * 1024 * 1024)
               .default(8 * 1024 * 1024),
             maxConnections: z.number().int().min(1).max(100_000).default(256),
