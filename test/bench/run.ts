@@ -7,20 +7,27 @@
  *        same C rpcgen client (bench_client); WRITE also against raw loopback
  *        TCP doing the same request/response exchange (tcp_sink/tcp_send).
  *   XDR: optarc's codec vs the raw xdr-js-serialize 0.3.0 vs a direct Buffer codec.
+ *   Staging: trees staged by the TypeScript CLI and the C client vs `cp -r`.
  *
- * Options: --runs N (default 5), --seconds S per RPC run (default 2).
+ * Options: --runs N (default 5), --seconds S per RPC run (default 2),
+ * --staging-runs N (default 3: each stages 1 GiB three ways).
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildCPrograms, C_BIN, startPortServer, stopProcess } from '../helpers/c-programs.js';
+import { buildCClient, buildCPrograms, C_BIN, C_CLIENT, startPortServer, stopProcess } from '../helpers/c-programs.js';
 import { ROOT } from '../helpers/processes.js';
+import { stagingBenchmark } from './staging-bench.js';
 import { bulkOpaqueMBps, keepAlive, smallStructOps } from './xdr-bench.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, seconds: { type: 'string', default: '2' } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '2' },
+    'staging-runs': { type: 'string', default: '3' },
+  },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
@@ -49,6 +56,7 @@ function load(bin: string, args: string[]): Promise<LoadResult> {
 
 async function main(): Promise<void> {
   buildCPrograms();
+  buildCClient();
   const lines: string[] = [];
   const log = (s: string) => {
     process.stdout.write(`${s}\n`);
@@ -172,6 +180,26 @@ async function main(): Promise<void> {
     "On the RPC path optarc does not make even that copy: a call's opaque is decoded as a view of the received record and",
     'a reply references its payload in a scatter/gather list, so encode + decode of 1 MiB there touches no payload byte',
     `(${f0((xdrBulk.optarc * 1e6) / (1024 * 1024))} encode+decode pairs/s of 1 MiB, independent of size).`,
+    '',
+  );
+  // --- Staging ---
+  const staging = await stagingBenchmark(Number(values['staging-runs']), C_CLIENT.put);
+  for (const f of staging)
+    log(`staging ${f.tree}: ${JSON.stringify(f.seconds)} s, peak agent RSS ${Math.round(f.peakRssBytes / 1e6)} MB`);
+  const rate = (f: (typeof staging)[number], s: number) =>
+    `${f.files >= 1000 ? `${f0(f.files / s)} files/s` : `${(f.bytes / s / 1e6).toFixed(0)} MB/s`}`;
+  lines.push(
+    '## Staging: optarc clients vs `cp -r` to the same disk',
+    '',
+    `Median of ${values['staging-runs']} runs, a fresh agent each run (\`test/bench/staging-bench.ts\`). small: 1,000 files of 4 KiB;`,
+    'large: 4 files of 256 MiB. The TypeScript client is `optarc put`; the C client is `clients/c` `optarc-put` (rpcgen + libtirpc).',
+    '',
+    '| tree | `cp -r` | `optarc put` (TS) | TS / cp | `optarc-put` (C) | C / cp | agent peak RSS |',
+    '|---|---|---|---|---|---|---|',
+    ...staging.map(
+      (f) =>
+        `| ${f.tree} | ${rate(f, f.seconds.cp)} | ${rate(f, f.seconds.ts)} | ${ratio(f.seconds.cp, f.seconds.ts)} | ${f.seconds.c ? rate(f, f.seconds.c) : '—'} | ${f.seconds.c ? ratio(f.seconds.cp, f.seconds.c) : '—'} | ${(f.peakRssBytes / 1e6).toFixed(0)} MB |`,
+    ),
     '',
   );
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), lines.join('\n'));

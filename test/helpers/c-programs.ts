@@ -17,6 +17,18 @@ export const C_BIN = {
   tcpSend: path.join(C_OUT, 'tcp_send'),
 };
 
+/** The reference C client of clients/c, built by its own Makefile. */
+export const C_CLIENT_OUT = path.join(ROOT, 'build/clients-c');
+export const C_CLIENT = {
+  put: path.join(C_CLIENT_OUT, 'optarc-put'),
+  burn: path.join(C_CLIENT_OUT, 'optarc-burn'),
+  sha256Test: path.join(C_CLIENT_OUT, 'sha256-test'),
+};
+
+export function buildCClient(): void {
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'clients/c'), `OUT=${C_CLIENT_OUT}`], { stdio: 'pipe' });
+}
+
 export function buildCPrograms(): void {
   execFileSync('make', ['-s', '-C', path.join(ROOT, 'test/interop/c'), `OUT=${C_OUT}`], { stdio: 'pipe' });
 }

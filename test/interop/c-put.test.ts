@@ -28,12 +28,12 @@ import {
   OPTARC_V1,
   OptarcStatus,
 } from '../../clients/protocol/generated/optarc.js';
+import { buildCClient, C_CLIENT } from '../helpers/c-programs.js';
 import { BIN, freePort, ROOT, run, startDaemon, stopDaemon } from '../helpers/processes.js';
 
-const C_OUT = path.join(ROOT, 'build/clients-c');
-const PUT = path.join(C_OUT, 'optarc-put');
-const BURN = path.join(C_OUT, 'optarc-burn');
-const SHA_TEST = path.join(C_OUT, 'sha256-test');
+const PUT = C_CLIENT.put;
+const BURN = C_CLIENT.burn;
+const SHA_TEST = C_CLIENT.sha256Test;
 const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
 
 /** The source tree: path, size, permission bits. Modification times are set per file below. */
@@ -55,7 +55,7 @@ let tree = '';
 const source = new Map<string, Buffer>();
 
 test.before(async () => {
-  execFileSync('make', ['-s', '-C', path.join(ROOT, 'clients/c'), `OUT=${C_OUT}`], { stdio: 'pipe' });
+  buildCClient();
   tree = await fs.mkdtemp(path.join(tmpdir(), 'optarc-c-tree-'));
   for (const d of DIRS) await fs.mkdir(path.join(tree, d), { recursive: true });
   for (const [i, [rel, size, mode]] of FILES.entries()) {
