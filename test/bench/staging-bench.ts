@@ -17,7 +17,7 @@ export interface StagingFigures {
   tree: string;
   files: number;
   bytes: number;
-  seconds: { cp: number; ts: number; c?: number };
+  seconds: { cp: number; cpSync: number; ts: number; c?: number };
   peakRssBytes: number;
 }
 
@@ -63,11 +63,15 @@ export async function stagingBenchmark(runs: number, cClient: string | undefined
     const trees = await makeTrees(path.join(work, 'src'));
     const out: StagingFigures[] = [];
     for (const [name, tree] of Object.entries(trees)) {
-      const secs: { cp: number[]; ts: number[]; c: number[] } = { cp: [], ts: [], c: [] };
+      const secs: { cp: number[]; cpSync: number[]; ts: number[]; c: number[] } = { cp: [], cpSync: [], ts: [], c: [] };
       let peak = 0;
       for (let run = 0; run < runs; run++) {
         const cpTarget = path.join(work, `cp-${name}-${run}`);
         secs.cp.push(await timed('cp', ['-r', tree.path, cpTarget]));
+        await fs.rm(cpTarget, { recursive: true, force: true });
+        // the agent makes every committed file durable (fsync) before it answers: cp followed by sync does too
+        await timed('sync', []);
+        secs.cpSync.push(await timed('sh', ['-c', 'cp -r "$0" "$1" && sync', tree.path, cpTarget]));
         await fs.rm(cpTarget, { recursive: true, force: true });
         for (const side of cClient ? (['ts', 'c'] as const) : (['ts'] as const)) {
           const stage = path.join(work, `stage-${side}`);
@@ -103,7 +107,12 @@ export async function stagingBenchmark(runs: number, cClient: string | undefined
         tree: name,
         files: tree.files,
         bytes: tree.bytes,
-        seconds: { cp: med(secs.cp), ts: med(secs.ts), ...(secs.c.length ? { c: med(secs.c) } : {}) },
+        seconds: {
+          cp: med(secs.cp),
+          cpSync: med(secs.cpSync),
+          ts: med(secs.ts),
+          ...(secs.c.length ? { c: med(secs.c) } : {}),
+        },
         peakRssBytes: peak,
       });
     }

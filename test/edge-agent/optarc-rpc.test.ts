@@ -6,10 +6,20 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { RpcClient, RpcServer, silentLogger } from '../../clients/oncrpc/index.js';
+import {
+  RecordDecoder,
+  RpcClient,
+  RpcServer,
+  readReplyHeader,
+  silentLogger,
+  writeCallHeader,
+  XdrReader,
+  XdrWriter,
+} from '../../clients/oncrpc/index.js';
 import {
   createCodecs,
   createOptarcV1Procedures,
@@ -29,7 +39,11 @@ const b = (s: string) => Buffer.from(s, 'utf8');
 const sha = (d: Buffer) => createHash('sha256').update(d).digest();
 const now = () => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 });
 
-async function agent(t: ExecutionContext, opts: { leaseMs?: number; graceMs?: number; allow?: string[] } = {}) {
+async function agent(
+  t: ExecutionContext,
+  opts: { leaseMs?: number; graceMs?: number; allow?: string[]; quota?: bigint; reservedPort?: boolean } = {},
+) {
+  const warnings: string[] = [];
   const root = await fs.mkdtemp(path.join(tmpdir(), 'optarc-agent-'));
   t.teardown(() => fs.rm(root, { recursive: true, force: true }));
   const program = new OptarcProgram({
@@ -37,20 +51,20 @@ async function agent(t: ExecutionContext, opts: { leaseMs?: number; graceMs?: nu
     staging: new StagingArea({
       root,
       charset: 'utf-8',
-      sessionQuotaBytes: 1n << 30n,
+      sessionQuotaBytes: opts.quota ?? 1n << 30n,
       totalQuotaBytes: 1n << 30n,
       minFreeBytes: 0n,
     }),
-    access: new AccessPolicy({ allow: opts.allow ?? ['127.0.0.0/8'], requireReservedPort: false }),
+    access: new AccessPolicy({ allow: opts.allow ?? ['127.0.0.0/8'], requireReservedPort: opts.reservedPort ?? false }),
     lease: new ControllerLease({ leaseMs: opts.leaseMs, disconnectGraceMs: opts.graceMs }),
     clockSkewWarnSeconds: 300,
-    log: silentLogger,
+    log: { ...silentLogger, warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`) },
   });
   const server = new RpcServer();
   server.addProgram(program.version());
   const port = await server.listen(0);
   t.teardown(() => server.close());
-  return { port, root };
+  return { port, root, warnings };
 }
 
 async function client(t: ExecutionContext, port: number) {
@@ -218,4 +232,89 @@ test('each committed file is recorded with the host, client and AUTH_SYS identit
     uid: 1234,
     gid: 56,
   });
+});
+
+test('writing past the quota is refused with the limit and the usage, and the file stays uncommitted', async (t) => {
+  const { port } = await agent(t, { quota: 100_000n });
+  const a = await client(t, port);
+  const { session, quota } = (await hello(a, 'q')).value;
+  t.deepEqual(quota, { limit: 100_000n, used: 0n });
+  t.is(
+    (await a.call(4, { session, path: b('big'), offset: 0n, data: Buffer.alloc(60_000) })).tag,
+    OptarcStatus.OPTARC_OK,
+  );
+  const over = await a.call(4, { session, path: b('big'), offset: 60_000n, data: Buffer.alloc(60_000) });
+  t.is(over.tag, OptarcStatus.OPTARC_QUOTA_EXCEEDED);
+  t.deepEqual(over.value.detail.value, { limit: 100_000n, used: 60_000n });
+  t.regex(over.value.message, /quota/);
+  const st = await a.call(7, { session, path: b('big') });
+  t.is(st.value.size, 60_000n);
+  t.false(st.value.committed);
+});
+
+test('two clients racing for the lease: exactly one becomes the controller', async (t) => {
+  const { port } = await agent(t);
+  const clients = await Promise.all(Array.from({ length: 8 }, () => client(t, port)));
+  const answers = await Promise.all(clients.map((c, i) => hello(c, `racer-${i}`)));
+  t.is(answers.filter((r) => r.tag === OptarcStatus.OPTARC_OK).length, 1);
+  t.is(answers.filter((r) => r.tag === OptarcStatus.OPTARC_BUSY).length, 7);
+});
+
+test('a WRITE or COMMIT_FILE retransmitted with the same xid changes nothing', async (t) => {
+  const { port, root } = await agent(t);
+  const a = await client(t, port);
+  const { session } = (await hello(a, 'rexmit')).value;
+  const data = randomBytes(5000);
+  const raw = net.connect(port, '127.0.0.1');
+  t.teardown(() => raw.destroy());
+  await new Promise((r) => raw.once('connect', r));
+  const replies: Buffer[] = [];
+  const decoder = new RecordDecoder(1 << 20);
+  raw.on('data', (d) => replies.push(...decoder.push(d)));
+  const record = (xid: number, proc: 4 | 5, args: unknown) => {
+    const w = new XdrWriter(256, true);
+    writeCallHeader(w, xid, OPTARC_PROG, OPTARC_V1, proc, { flavor: 'none' });
+    (procs[proc].args as any).encode(w, args);
+    return Buffer.concat(w.finishRecord());
+  };
+  const write = record(77, 4, { session, path: b('r.bin'), offset: 0n, data });
+  const commit = record(78, 5, { session, path: b('r.bin'), size: 5000n, mode: 0o644, mtime: null, sha256: sha(data) });
+  raw.write(Buffer.concat([write, write, commit, commit]));
+  const deadline = Date.now() + 5000;
+  while (replies.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.is(replies.length, 4);
+  const results = replies.map((rec) => {
+    const r = new XdrReader(rec);
+    const h = readReplyHeader(r);
+    return { xid: h.xid, res: (h.xid === 77 ? procs[4] : procs[5]).result.decode(r) as any };
+  });
+  t.deepEqual(
+    results.map((x) => [x.xid, x.res.tag]),
+    [
+      [77, 0],
+      [77, 0],
+      [78, 0],
+      [78, 0],
+    ],
+  );
+  t.is(results[1].res.value.size, 5000n, 'the second WRITE found the bytes already there');
+  t.true(results[3].res.value.sha256.equals(sha(data)));
+  const [dir] = await fs.readdir(path.join(root, 'sessions'));
+  t.true((await fs.readFile(path.join(root, 'sessions', dir, 'tree/r.bin'))).equals(data));
+});
+
+test('a client whose clock is far off is served, and the skew is logged', async (t) => {
+  const { port, warnings } = await agent(t);
+  const a = await client(t, port);
+  const r = await a.call(1, { protocol: 1, client_time: { seconds: 86_400n, nanoseconds: 0 }, client: 'old-clock' });
+  t.is(r.tag, OptarcStatus.OPTARC_OK);
+  t.true(warnings.some((w) => w.startsWith('client clock differs from the agent clock') && w.includes('old-clock')));
+});
+
+test('an agent that requires a reserved source port refuses clients on unprivileged ports', async (t) => {
+  const { port } = await agent(t, { reservedPort: true });
+  const a = await client(t, port);
+  const r = await hello(a, 'unprivileged');
+  t.is(r.tag, OptarcStatus.OPTARC_ACCESS_DENIED);
+  t.regex(r.value.message, /reserved source port/);
 });
