@@ -17,14 +17,17 @@ import {
   OPTARC_JOB_STATUS,
   OPTARC_LIST,
   OPTARC_MKDIR,
+  OPTARC_MOUNT,
   OPTARC_NULL,
   OPTARC_PROG,
   OPTARC_REMOVE,
   OPTARC_STAT,
   OPTARC_V1,
   OPTARC_VERSION,
+  OPTARC_VOL_READ,
   OPTARC_WRITE,
   type OptarcBurnMode,
+  type OptarcDrive,
   type OptarcEntry,
   type OptarcFail,
   type OptarcHelloOk,
@@ -192,8 +195,16 @@ export class AgentClient {
     return this.call(OPTARC_JOB_STATUS, { session: this.s, job });
   }
 
-  drives(): Promise<unknown> {
+  drives(): Promise<OptarcDrive[]> {
     return this.call(OPTARC_DRIVES, { session: this.s });
+  }
+
+  mount(drive: string): Promise<void> {
+    return this.call(OPTARC_MOUNT, { session: this.s, drive });
+  }
+
+  volRead(drive: string, path: Buffer, offset: bigint, count: number): Promise<{ data: Buffer; eof: boolean }> {
+    return this.call(OPTARC_VOL_READ, { session: this.s, drive, path, offset, count });
   }
 
   close(): void {

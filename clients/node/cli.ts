@@ -6,6 +6,7 @@
  * the RPC failed; 2 bad usage or configuration; 3 another client controls the
  * agent (BUSY); 4 the agent refused the request (the message says why).
  */
+import fs from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { parseCommandLine } from '../../config/command-line.js';
 import { type Credentials, PortmapClient, RpcError } from '../oncrpc/index.js';
@@ -32,6 +33,8 @@ const COMMANDS = `commands:
                         turn the working directory into a burn job
   status <job>          a job's state
   drives                the agent's drives
+  read <vsn> <path> [--output FILE]
+                        copy a file from the disc <vsn> loaded in one of the agent's drives (stdout by default)
 
 options for every command:
   --json                machine-readable output
@@ -44,6 +47,8 @@ exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4
 const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4 } as const;
 
 class UsageError extends Error {}
+/** The asked-for disc is in none of the agent's drives. */
+class NotLoaded extends Error {}
 
 function mib(n: bigint): string {
   return (Number(n) / 1024 / 1024).toFixed(1);
@@ -65,6 +70,7 @@ async function main(): Promise<number> {
       media: { type: 'string' },
       label: { type: 'string' },
       append: { type: 'boolean' },
+      output: { type: 'string' },
     },
   );
   const json = values.json === true;
@@ -244,6 +250,36 @@ async function main(): Promise<number> {
         out(JSON.stringify(d), d);
         return EXIT.OK;
       });
+    case 'read': {
+      const [vsn, file] = args;
+      if (!vsn || !file) throw new UsageError('read needs a volume serial and a path: optarc read <vsn> <path>');
+      return session(async (agent) => {
+        const drive = (await agent.drives()).find((d) => d.loaded && d.vsn === vsn);
+        if (!drive)
+          throw new NotLoaded(
+            `no drive of the agent holds volume ${vsn}: load the disc, or retrieve it from the cloud`,
+          );
+        await agent.mount(drive.name);
+        const output = values.output ? await fs.open(values.output as string, 'w') : undefined;
+        let offset = 0n;
+        try {
+          for (;;) {
+            const chunk = await agent.volRead(drive.name, Buffer.from(file), offset, 1024 * 1024);
+            if (output) await output.write(chunk.data);
+            else
+              await new Promise<void>((r) =>
+                process.stdout.write(chunk.data) ? r() : process.stdout.once('drain', () => r()),
+              );
+            offset += BigInt(chunk.data.length);
+            if (chunk.eof) break;
+          }
+        } finally {
+          await output?.close();
+        }
+        if (output) process.stderr.write(`read ${offset} bytes of ${file} from ${vsn} in ${drive.name}\n`);
+        return EXIT.OK;
+      });
+    }
     case undefined:
       throw new UsageError('no command given (see optarc --help)');
     default:
@@ -254,6 +290,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
+    if (e instanceof NotLoaded) {
+      process.stderr.write(`optarc: ${e.message}\n`);
+      process.exit(EXIT.REFUSED);
+    }
     if (e instanceof UsageError) {
       process.stderr.write(`optarc: ${e.message}\n`);
       process.exit(EXIT.USAGE);

@@ -111,6 +111,10 @@ test('exit codes: BUSY is 3, a refused request 4, bad usage 2, no agent 1', asyn
   t.is(burn.code, 4);
   t.regex(burn.stderr, /OPTARC_NOT_AVAILABLE: the burning pipeline/);
   t.is((await cli('burn', '--copies', '0', '--media', 'DVD+R')).code, 2);
+  const read = await cli('read', 'OPT001', 'run1/a.fits');
+  t.is(read.code, 4, 'no drives until the burning pipeline is installed');
+  t.regex(read.stderr, /OPTARC_NOT_AVAILABLE/);
+  t.is((await cli('read', 'OPT001')).code, 2);
   t.is((await cli('put')).code, 2);
   const nobody = await run(BIN.optarc, ['hello', '--portmap-port', String(await freePort()), '--timeout', '2']);
   t.is(nobody.code, 1);

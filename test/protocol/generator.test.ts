@@ -418,7 +418,7 @@ const SAMPLES: { [K in keyof Codecs]: x.Infer<Codecs[K]> } = {
   optarc_job_args: { session: 1n, job: 77n },
   optarc_job_status: { job: 77n, state: 2, step: 'burn', percent: 50, message: '' },
   optarc_job_status_res: { tag: S.OPTARC_NO_SUCH_JOB, value: fail },
-  optarc_drive: { name: 'sr0', address: '/dev/sr0', loaded: true, media: 'BD-R', busy: false },
+  optarc_drive: { name: 'sr0', address: '/dev/sr0', loaded: true, media: 'BD-R', vsn: 'OPT001', busy: false },
   optarc_drives_res: { tag: S.OPTARC_OK, value: [] },
   optarc_vol_list_args: { session: 1n, drive: 'sr0', dir: Buffer.from('/'), cookie: 3n, count: 10 },
   optarc_vol_read_args: { session: 1n, drive: 'sr0', path: Buffer.from('x'), offset: 0n, count: 1_048_576 },

@@ -338,13 +338,13 @@ sample(
   {
     tag: S.OPTARC_OK,
     value: [
-      { name: 'sr0', address: '/dev/sr0', loaded: true, media: 'BD-R', busy: false },
-      { name: 'sr1', address: 'usb:1-2', loaded: false, media: '', busy: true },
+      { name: 'sr0', address: '/dev/sr0', loaded: true, media: 'BD-R', vsn: 'OPT001', busy: false },
+      { name: 'sr1', address: 'usb:1-2', loaded: false, media: '', vsn: '', busy: true },
     ],
   },
   `static optarc_drive d[2];
-   d[0].name = "sr0"; d[0].address = "/dev/sr0"; d[0].loaded = TRUE; d[0].media = "BD-R"; d[0].busy = FALSE;
-   d[1].name = "sr1"; d[1].address = "usb:1-2"; d[1].loaded = FALSE; d[1].media = ""; d[1].busy = TRUE;
+   d[0].name = "sr0"; d[0].address = "/dev/sr0"; d[0].loaded = TRUE; d[0].media = "BD-R"; d[0].vsn = "OPT001"; d[0].busy = FALSE;
+   d[1].name = "sr1"; d[1].address = "usb:1-2"; d[1].loaded = FALSE; d[1].media = ""; d[1].vsn = ""; d[1].busy = TRUE;
    v.status = OPTARC_OK; v.optarc_drives_res_u.drives.drives_len = 2; v.optarc_drives_res_u.drives.drives_val = d;`,
 );
 sample(

@@ -281,6 +281,7 @@ export function createCodecs(charset: Charset = 'utf-8') {
     ['address', x.string(OPTARC_MAX_PATH, charset)],
     ['loaded', x.bool],
     ['media', x.string(OPTARC_MAX_MEDIA, charset)],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
     ['busy', x.bool],
   ]);
   const optarc_drives_res = x.union<x.Infer<typeof optarc_drive>[] | x.Infer<typeof optarc_fail>>(
