@@ -102,9 +102,42 @@ export class WorkingDirectory {
     return run;
   }
 
+  /**
+   * Make the directory, or take up one an earlier agent run left: committed
+   * files are known again from the audit trail (the latest record of a path
+   * whose file is still in the tree with that size), so a client re-running
+   * `put` after an agent restart skips what is already there. Partial files
+   * of that run are dropped: nothing names them any more, and the client
+   * sends them again.
+   */
   async init(): Promise<void> {
     await fs.mkdir(`${this.base}/tree`, { recursive: true });
+    await fs.rm(`${this.base}/partial`, { recursive: true, force: true });
     await fs.mkdir(`${this.base}/partial`, { recursive: true });
+    let audit = '';
+    try {
+      audit = await fs.readFile(`${this.base}/audit.jsonl`, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const latest = new Map<string, { size: bigint; sha256: Buffer }>();
+    for (const line of audit.split('\n')) {
+      if (!line) continue;
+      try {
+        const r = JSON.parse(line) as { path: string; size: string; sha256: string };
+        const key = Buffer.from(r.path, this.charset === 'utf-8' ? 'utf8' : 'latin1').toString('latin1');
+        latest.set(key, { size: BigInt(r.size), sha256: Buffer.from(r.sha256, 'hex') });
+      } catch {
+        // a torn last line after a crash: that commit was not acknowledged
+      }
+    }
+    for (const [key, c] of latest) {
+      const st = await lstatOrNull(Buffer.concat([Buffer.from(`${this.base}/tree/`), Buffer.from(key, 'latin1')]));
+      if (st?.isFile() && BigInt(st.size) === c.size) {
+        this.committed.set(key, c);
+        this.used += c.size;
+      }
+    }
   }
 
   private check(path: Buffer): CheckedPath {

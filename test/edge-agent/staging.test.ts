@@ -230,3 +230,31 @@ test('after a failed commit the file can still be written and committed (found b
   await dir.commit(b('f'), 3000n, 0o644, null, sha(data));
   t.true((await fs.readFile(path.join(tree, 'f'))).equals(data));
 });
+
+test('after an agent restart, committed files are known again and their partial leftovers are dropped', async (t) => {
+  const { root, dir } = await area(t);
+  const data = randomBytes(4000);
+  await dir.mkdir(b('d'));
+  await dir.write(b('d/kept'), 0n, data);
+  await dir.commit(b('d/kept'), 4000n, 0o644, null, sha(data));
+  await dir.write(b('d/half'), 0n, data.subarray(0, 100));
+  await dir.close();
+  // a new agent process: a new StagingArea on the same root
+  const again = new StagingArea({
+    root,
+    charset: 'utf-8',
+    sessionQuotaBytes: 1n << 40n,
+    totalQuotaBytes: 1n << 40n,
+    minFreeBytes: 0n,
+  });
+  const dir2 = await again.open('s1', () => T0);
+  t.teardown(() => dir2.close());
+  const kept = await dir2.stat(b('d/kept'));
+  t.true(kept.committed);
+  t.true(kept.sha256?.equals(sha(data)), 'the SHA-256 is known again');
+  t.is(dir2.used, 4000n);
+  await code(t, dir2.stat(b('d/half')), 'NOT_FOUND');
+  t.deepEqual(await fs.readdir(path.join(root, 'sessions/s1/partial')), []);
+  const recommit = await dir2.commit(b('d/kept'), 4000n, 0o644, null, sha(data));
+  t.true(recommit.sha256.equals(sha(data)), 'a client re-running put is answered OK');
+});
