@@ -32,6 +32,7 @@ import { AccessPolicy } from '../../edge-agent/service/access.js';
 import { OptarcProgram } from '../../edge-agent/service/optarc-program.js';
 import { ControllerLease } from '../../edge-agent/session/lease.js';
 import { StagingArea } from '../../edge-agent/staging/staging-area.js';
+import { HOSTILE } from './hostile-names.js';
 
 const procs = createOptarcV1Procedures(createCodecs('utf-8'));
 type Procs = typeof procs;
@@ -317,4 +318,24 @@ test('an agent that requires a reserved source port refuses clients on unprivile
   const r = await hello(a, 'unprivileged');
   t.is(r.tag, OptarcStatus.OPTARC_ACCESS_DENIED);
   t.regex(r.value.message, /reserved source port/);
+});
+
+test(`every name of the hostile corpus is refused through the RPC with BAD_NAME, and nothing is created`, async (t) => {
+  const { port, root } = await agent(t);
+  const a = await client(t, port);
+  const { session } = (await hello(a, 'hostile')).value;
+  for (const [name] of HOSTILE) {
+    if (name.length > 1023) {
+      // longer than optarc_path<1023>: the argument itself is refused before the agent sees it
+      await t.throwsAsync(a.call(4, { session, path: name, offset: 0n, data: b('x') }));
+      continue;
+    }
+    const w = await a.call(4, { session, path: name, offset: 0n, data: b('x') });
+    t.is(w.tag, OptarcStatus.OPTARC_BAD_NAME, `WRITE ${JSON.stringify(name.toString('latin1'))}`);
+    t.true(w.value.message.length > 10);
+    t.is((await a.call(3, { session, path: name })).tag, OptarcStatus.OPTARC_BAD_NAME);
+  }
+  const [dir] = await fs.readdir(path.join(root, 'sessions'));
+  t.deepEqual(await fs.readdir(path.join(root, 'sessions', dir, 'tree')), []);
+  t.deepEqual(await fs.readdir(path.join(root, 'sessions', dir, 'partial')), []);
 });

@@ -92,9 +92,15 @@ export class RpcClient {
     const xid = this.xid;
     this.xid = (this.xid + 1) >>> 0;
     const w = new XdrWriter(256, true);
-    writeCallHeader(w, xid, prog, vers, proc, this.credentials);
-    argType.encode(w, args);
-    const chunks = w.finishRecord();
+    let chunks: Buffer[];
+    try {
+      writeCallHeader(w, xid, prog, vers, proc, this.credentials);
+      argType.encode(w, args);
+      chunks = w.finishRecord();
+    } catch (e) {
+      // arguments the contract cannot carry: a rejected call, like any other failure
+      return Promise.reject(e);
+    }
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(xid);
