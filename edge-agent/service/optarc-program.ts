@@ -166,9 +166,14 @@ export class OptarcProgram {
     }
     ctx.onConnectionClose(() => this.o.lease.disconnected(session));
     // One working directory per client (host and name), kept across its sessions.
-    const dirName = createHash('sha256').update(`${ctx.peer.address}\0${a.client}`).digest('hex').slice(0, 32);
+    const host = ctx.peer.address.replace(/^::ffff:/, '');
+    const dirName = createHash('sha256').update(`${host}\0${a.client}`).digest('hex').slice(0, 32);
     return this.o.staging
       .open(dirName, () => a.client_time)
+      .catch((e) => {
+        this.o.lease.release(session); // no session without its working directory
+        throw e;
+      })
       .then((dir) => {
         this.sessions.set(session, { dir, client: a.client });
         this.o.log.info('HELLO', { client: a.client, host: ctx.peer.address, session: session.toString(16) });
@@ -187,9 +192,15 @@ export class OptarcProgram {
 
   private async bye(id: bigint, s: Session) {
     this.o.lease.release(id);
-    await s.dir.close();
-    this.sessions.delete(id);
+    await this.forget(id, s);
     return okVoid(undefined);
+  }
+
+  /** Drop a session; its working directory's files are closed unless a newer session of the client uses it. */
+  private async forget(id: bigint, s: Session): Promise<void> {
+    this.sessions.delete(id);
+    for (const other of this.sessions.values()) if (other.dir === s.dir) return;
+    await s.dir.close();
   }
 
   private async withSession<T>(id: bigint, ctx: CallContext, action: (s: Session) => Promise<T>) {
@@ -197,16 +208,15 @@ export class OptarcProgram {
     if (refused) return failure(OptarcStatus.OPTARC_ACCESS_DENIED, refused);
     const check = this.o.lease.check(id);
     const s = this.sessions.get(id);
-    if (!check.ok || !s) {
-      if (s && !check.ok) {
-        await s.dir.close();
-        this.sessions.delete(id);
-      }
-      return check.ok === false && check.reason === 'LEASE_EXPIRED'
-        ? failure(OptarcStatus.OPTARC_LEASE_EXPIRED, 'this session lapsed: call HELLO again (committed files are kept)')
-        : failure(OptarcStatus.OPTARC_NO_SESSION, 'no such session: call HELLO first');
+    if (check.ok && s) return action(s);
+    if (s) await this.forget(id, s); // the lease lapsed under it
+    if (!check.ok && check.reason === 'LEASE_EXPIRED') {
+      return failure(
+        OptarcStatus.OPTARC_LEASE_EXPIRED,
+        'this session lapsed: call HELLO again (committed files are kept)',
+      );
     }
-    return action(s);
+    return failure(OptarcStatus.OPTARC_NO_SESSION, 'no such session: call HELLO first');
   }
 }
 

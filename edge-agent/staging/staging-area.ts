@@ -1,6 +1,6 @@
 /**
- * The staging area: one directory per session under a root that may sit on
- * its own filesystem, with a quota per session, a quota for the whole area,
+ * The staging area: one working directory per client under a root that may sit
+ * on its own filesystem, with a quota per client's directory (sessionQuotaBytes), a quota for the whole area,
  * and a reserve of free space that staging never eats into (so staging can
  * never starve the mastering of images, as ASTO kept its stage areas apart).
  */
@@ -53,6 +53,12 @@ export class StagingArea implements SpaceKeeper {
     return dir;
   }
 
+  /**
+   * Hold `growth` bytes for `dir`: the quotas are checked and the bytes counted
+   * in one step, before anything waits, so concurrent WRITEs cannot together
+   * pass a quota each of them fits alone. The caller gives the bytes back
+   * (dir.used -= growth) if the write then fails.
+   */
   async reserve(dir: WorkingDirectory, growth: bigint): Promise<void> {
     if (dir.used + growth > dir.quotaBytes) {
       throw new StagingError(
@@ -69,9 +75,11 @@ export class StagingArea implements SpaceKeeper {
         { kind: 'quota', limit: this.options.totalQuotaBytes, used },
       );
     }
+    dir.used += growth;
     const s = await fs.statfs(this.options.root, { bigint: true });
     const free = s.bavail * s.bsize;
     if (free - growth < this.options.minFreeBytes) {
+      dir.used -= growth;
       throw new StagingError(
         'NO_SPACE',
         `the staging filesystem has ${free} bytes free and keeps ${this.options.minFreeBytes} in reserve: free space or wait for a burn`,

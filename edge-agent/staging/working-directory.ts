@@ -9,7 +9,7 @@
  * SHA-256 is computed while data arrives: writes are sequential, and a
  * retransmitted WRITE (an offset already written) is compared with what is on
  * disk — identical data changes nothing; different data forces one full pass
- * at commit. Every byte accepted is counted against the session's quota and
+ * at commit. Every byte accepted is counted against the client's quota and
  * the area's, and checked against free space, before it is written.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -87,8 +87,13 @@ export class WorkingDirectory {
     this.defaultTime = defaultTime;
   }
 
+  /**
+   * Run calls on one path one after another, in arrival order. The key is the
+   * checked path, so "a" and "a/" share a lock. A WRITE's promise settles only
+   * once its data is on disk, which is what lets WRITE borrow its arguments.
+   */
   private serial<T>(path: Buffer, action: () => Promise<T>): Promise<T> {
-    const key = path.toString('latin1');
+    const key = keyOf(this.check(path));
     const before = this.locks.get(key) ?? Promise.resolve();
     const run = before.then(action, action);
     const tail = run.then(
@@ -220,28 +225,31 @@ export class WorkingDirectory {
     }
     const end = offset + BigInt(data.length);
     const growth = end > f.size ? end - f.size : 0n;
-    if (growth > 0n) await this.space.reserve(this, growth);
-    f.handle ??= await openPartial(f.file);
-    if (offset < f.hashed) {
-      // a retransmission, or a rewrite: compare with what the hash already covers
-      const overlap = Number((end < f.hashed ? end : f.hashed) - offset);
-      const old = Buffer.alloc(overlap);
-      await io(() => f.handle!.read(old, 0, overlap, Number(offset)));
-      if (!old.equals(data.subarray(0, overlap))) f.rehash = true;
-    }
+    if (growth > 0n) await this.space.reserve(this, growth); // counted in this.used from here on
     try {
-      await f.handle.write(data, 0, data.length, Number(offset));
+      f.handle ??= await openPartial(f.file);
+      if (offset < f.hashed) {
+        // a retransmission, or a rewrite: compare with what the hash already covers
+        const overlap = Number((end < f.hashed ? end : f.hashed) - offset);
+        const old = Buffer.alloc(overlap);
+        await f.handle.read(old, 0, overlap, Number(offset));
+        if (!old.equals(data.subarray(0, overlap))) f.rehash = true;
+      }
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await f.handle.write(data, done, data.length - done, Number(offset) + done);
+        if (bytesWritten === 0) throw Object.assign(new Error('no progress writing'), { code: 'ENOSPC' });
+        done += bytesWritten;
+      }
     } catch (e) {
-      throw ioError(e);
+      this.used -= growth; // the reservation is given back: nothing of this write counts
+      throw e instanceof StagingError ? e : ioError(e);
     }
     if (!f.rehash && end > f.hashed) {
       f.hash.update(data.subarray(Number(f.hashed - offset)));
       f.hashed = end;
     }
-    if (growth > 0n) {
-      f.size = end;
-      this.used += growth;
-    }
+    if (growth > 0n) f.size = end;
     f.digest = undefined;
     return f.size;
   }

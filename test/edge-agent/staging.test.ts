@@ -258,3 +258,23 @@ test('after an agent restart, committed files are known again and their partial 
   const recommit = await dir2.commit(b('d/kept'), 4000n, 0o644, null, sha(data));
   t.true(recommit.sha256.equals(sha(data)), 'a client re-running put is answered OK');
 });
+
+test('concurrent WRITEs to different files cannot together pass the quota (found in review)', async (t) => {
+  const { dir } = await area(t, { sessionQuotaBytes: 3n * 1024n * 1024n });
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, (_, i) => dir.write(b(`f${i}`), 0n, Buffer.alloc(1024 * 1024))),
+  );
+  t.is(results.filter((r) => r.status === 'fulfilled').length, 3);
+  for (const r of results) if (r.status === 'rejected') t.is((r.reason as StagingError).code, 'QUOTA_EXCEEDED');
+  t.is(dir.used, 3n * 1024n * 1024n);
+});
+
+test('"g" and "g/" are one file: a WRITE and a REMOVE on the two spellings run one after the other', async (t) => {
+  const { dir } = await area(t);
+  await dir.write(b('g'), 0n, Buffer.alloc(10));
+  const [w, r] = await Promise.allSettled([dir.write(b('g'), 10n, Buffer.alloc(10)), dir.remove(b('g/'))]);
+  t.is(w.status, 'fulfilled');
+  t.is(r.status, 'fulfilled');
+  t.is(dir.used, 0n, 'the quota count follows the file');
+  await code(t, dir.stat(b('g')), 'NOT_FOUND');
+});
