@@ -32,15 +32,18 @@ export async function startRpcService(
     log,
   });
   await mkdir(config.staging.root, { recursive: true });
+  const staging = new StagingArea({
+    root: config.staging.root,
+    charset: config.staging.charset,
+    sessionQuotaBytes: BigInt(config.staging.sessionQuotaBytes),
+    totalQuotaBytes: BigInt(config.staging.totalQuotaBytes),
+    minFreeBytes: BigInt(config.staging.minFreeBytes),
+  });
+  const recovered = await staging.recover(() => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 }));
+  if (recovered > 0) log.info('staging area taken up', { workingDirectories: recovered, bytes: String(staging.used) });
   const program = new OptarcProgram({
     charset: config.staging.charset,
-    staging: new StagingArea({
-      root: config.staging.root,
-      charset: config.staging.charset,
-      sessionQuotaBytes: BigInt(config.staging.sessionQuotaBytes),
-      totalQuotaBytes: BigInt(config.staging.totalQuotaBytes),
-      minFreeBytes: BigInt(config.staging.minFreeBytes),
-    }),
+    staging,
     access: new AccessPolicy(config.access),
     lease: new ControllerLease({
       leaseMs: config.session.leaseSeconds * 1000,

@@ -42,9 +42,11 @@ options for every command:
   --auth-sys            send AUTH_SYS credentials (uid, gid, host name) instead of AUTH_NONE
   --progress            show progress on stderr even when it is not a terminal
 
-exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4 request refused`;
+exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4 request refused,
+            5 a local file could not be read
+with --json, a failure is one JSON object on stderr: {"error": CODE, "message": ...}`;
 
-const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4 } as const;
+const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4, LOCAL: 5 } as const;
 
 class UsageError extends Error {}
 /** The asked-for disc is in none of the agent's drives. */
@@ -287,23 +289,30 @@ async function main(): Promise<number> {
   }
 }
 
+/** How a failure is told: its code, its words, and the exit status scripts act on. */
+function classify(e: unknown): { code: string; message: string; exit: number } {
+  const message = (e as Error)?.message ?? String(e);
+  if (e instanceof UsageError) return { code: 'USAGE', message, exit: EXIT.USAGE };
+  if (e instanceof NotLoaded) return { code: 'NOT_LOADED', message, exit: EXIT.REFUSED };
+  if (e instanceof AgentError) {
+    return { code: e.statusName, message, exit: e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED };
+  }
+  if (e instanceof RpcError) return { code: e.code, message, exit: EXIT.RPC };
+  const errno = (e as NodeJS.ErrnoException)?.code;
+  if (errno && /^E[A-Z]+$/.test(errno)) return { code: errno, message, exit: EXIT.LOCAL };
+  return { code: 'ERROR', message, exit: EXIT.RPC };
+}
+
 main().then(
   (code) => process.exit(code),
   (e) => {
-    if (e instanceof NotLoaded) {
-      process.stderr.write(`optarc: ${e.message}\n`);
-      process.exit(EXIT.REFUSED);
-    }
-    if (e instanceof UsageError) {
-      process.stderr.write(`optarc: ${e.message}\n`);
-      process.exit(EXIT.USAGE);
-    }
-    if (e instanceof AgentError) {
-      process.stderr.write(`optarc: ${e.statusName}: ${e.message}\n`);
-      process.exit(e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED);
-    }
-    const code = e instanceof RpcError ? e.code : 'ERROR';
-    process.stderr.write(`optarc: ${code}: ${(e as Error).message}\n`);
-    process.exit(EXIT.RPC);
+    const f = classify(e);
+    if (process.argv.includes('--json'))
+      process.stderr.write(`${JSON.stringify({ error: f.code, message: f.message })}\n`);
+    else
+      process.stderr.write(
+        `optarc: ${f.code === 'USAGE' || f.code === 'NOT_LOADED' ? '' : `${f.code}: `}${f.message}\n`,
+      );
+    process.exit(f.exit);
   },
 );

@@ -33,6 +33,21 @@ export class StagingArea implements SpaceKeeper {
     return n;
   }
 
+  /**
+   * Take up every working directory an earlier run left, so the area's quota
+   * counts what is already staged before any client says HELLO.
+   */
+  async recover(defaultTime: () => Time): Promise<number> {
+    let names: string[] = [];
+    try {
+      names = await fs.readdir(`${this.options.root}/sessions`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    for (const name of names) if (/^[A-Za-z0-9_-]{1,64}$/.test(name)) await this.open(name, defaultTime);
+    return names.length;
+  }
+
   /** The working directory `name` (a client's), made on first use; the same object afterwards. */
   async open(name: string, defaultTime: () => Time): Promise<WorkingDirectory> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new RangeError(`bad working directory name ${name}`);

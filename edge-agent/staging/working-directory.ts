@@ -310,11 +310,10 @@ export class WorkingDirectory {
       f.handle = undefined;
       const when = Number(t.seconds) + t.nanoseconds / 1e9;
       await fs.utimes(f.file, when, when);
-      await fs.rename(f.file, target);
     });
-    this.partials.delete(key);
-    this.committed.set(key, { sha256: f.digest, size });
-    // The audit trail: one JSON line per committed file, appended beside the tree.
+    // The audit trail, one JSON line per committed file, is written before the
+    // file enters the tree: after a crash between the two, the replay at init
+    // finds no file and the client sends it again; never a file without record.
     const line = {
       time: new Date().toISOString(),
       path: p.text,
@@ -323,6 +322,9 @@ export class WorkingDirectory {
       ...by,
     };
     await io(() => fs.appendFile(`${this.base}/audit.jsonl`, `${JSON.stringify(line)}\n`));
+    await io(() => fs.rename(f.file, target));
+    this.partials.delete(key);
+    this.committed.set(key, { sha256: f.digest, size });
     return { sha256: f.digest, size };
   }
 
@@ -436,7 +438,7 @@ export class WorkingDirectory {
     if (!st) throw new StagingError('NOT_FOUND', `${p.text} does not exist`);
     if (st.isDirectory()) {
       const inside = [...this.partials.keys()].some((k) => k.startsWith(`${key}/`));
-      if (inside || (await fs.readdir(target)).length > 0)
+      if (inside || (await io(() => fs.readdir(target))).length > 0)
         throw new StagingError('NOT_EMPTY', `${p.text} is not empty`);
       await io(() => fs.rmdir(target));
       return;

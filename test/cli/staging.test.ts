@@ -116,6 +116,11 @@ test('exit codes: BUSY is 3, a refused request 4, bad usage 2, no agent 1', asyn
   t.regex(read.stderr, /OPTARC_NOT_AVAILABLE/);
   t.is((await cli('read', 'OPT001')).code, 2);
   t.is((await cli('put')).code, 2);
+  const missing = await cli('put', '/no/such/dir', '--json');
+  t.is(missing.code, 5, 'a local file problem');
+  t.is(JSON.parse(missing.stderr.trim().split('\n').pop()!).error, 'ENOENT');
+  const busyJson = await cli('burn', '--copies', '1', '--media', 'BD-R', '--json');
+  t.deepEqual(Object.keys(JSON.parse(busyJson.stderr.trim().split('\n').pop()!)), ['error', 'message']);
   const nobody = await run(BIN.optarc, ['hello', '--portmap-port', String(await freePort()), '--timeout', '2']);
   t.is(nobody.code, 1);
   const hello = await cli('hello', '--json', '--client', 'me');

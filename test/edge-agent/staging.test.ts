@@ -247,6 +247,8 @@ test('after an agent restart, committed files are known again and their partial 
     totalQuotaBytes: 1n << 40n,
     minFreeBytes: 0n,
   });
+  t.is(await again.recover(() => T0), 1, 'the working directory left by the last run is taken up');
+  t.is(again.used, 4000n, 'and counted against the area before any HELLO');
   const dir2 = await again.open('s1', () => T0);
   t.teardown(() => dir2.close());
   const kept = await dir2.stat(b('d/kept'));
