@@ -332,20 +332,16 @@ export class WorkingDirectory {
     const p = this.check(path);
     const name = p.components[p.components.length - 1];
     const f = this.partials.get(keyOf(p));
-    if (f)
-      return {
-        name,
-        kind: 'file',
-        size: f.size,
-        mode: 0o600,
-        mtime: this.defaultTime(),
-        committed: false,
-        sha256: null,
-      };
+    if (f) return this.partialEntry(name, f);
     const target = await this.treePath(p);
     const st = await lstatOrNull(target);
     if (!st) throw new StagingError('NOT_FOUND', `${p.text} does not exist`);
     return this.entryFrom(name, keyOf(p), st);
+  }
+
+  /** A file still being written: its size so far, not yet a mode, time or digest of its own. */
+  private partialEntry(name: Buffer, f: PartialFile): Entry {
+    return { name, kind: 'file', size: f.size, mode: 0o600, mtime: this.defaultTime(), committed: false, sha256: null };
   }
 
   private entryFrom(
@@ -390,15 +386,7 @@ export class WorkingDirectory {
     for (const [key, f] of this.partials) {
       if (!key.startsWith(prefix) || key.slice(prefix.length).includes('/')) continue;
       const name = Buffer.from(key.slice(prefix.length), 'latin1');
-      names.set(key, {
-        name,
-        kind: 'file',
-        size: f.size,
-        mode: 0o600,
-        mtime: this.defaultTime(),
-        committed: false,
-        sha256: null,
-      });
+      names.set(key, this.partialEntry(name, f));
     }
     const all = [...names.values()].sort((a, b) => Buffer.compare(a.name, b.name));
     const tag = dirTag(prefix);

@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
-import { BIN, ROOT } from '../helpers/processes.js';
+import { BIN, ROOT, startDaemon } from '../helpers/processes.js';
 
 /** Built by c-put.test.ts (make -C clients/c OUT=build/clients-c) before this runs. */
 const C_OUT = path.join(ROOT, 'build/clients-c');
@@ -29,19 +29,8 @@ function runTool(cmd: string, args: string[]): Promise<{ code: number; stdout: s
   });
 }
 
-function startAgent(): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN.agent, '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.includes('"ready"'));
-      if (line) resolve({ child, ready: JSON.parse(line) });
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-  });
+function startAgent() {
+  return startDaemon(BIN.agent, ['--config', configFile]);
 }
 
 async function main(): Promise<void> {

@@ -14,7 +14,7 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { mkdirSync } from 'node:fs';
 import { advertise, PortmapClient, RpcServer } from '../../clients/oncrpc/index.js';
 import { C_BIN } from '../helpers/c-programs.js';
-import { BIN } from '../helpers/processes.js';
+import { BIN, startDaemon } from '../helpers/processes.js';
 import { ECHO_PROG, echoProgram } from './echo-program.js';
 
 const mode = process.argv[2];
@@ -39,19 +39,8 @@ async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boole
   return false;
 }
 
-function startAgent(): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN.agent, '--portmap-port', '111'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.includes('"ready"'));
-      if (line) resolve({ child, ready: JSON.parse(line) });
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-  });
+function startAgent() {
+  return startDaemon(BIN.agent, ['--portmap-port', '111']);
 }
 
 async function main(): Promise<void> {
