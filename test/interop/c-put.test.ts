@@ -260,13 +260,13 @@ test("optarc-put's SHA-256 passes the NIST vectors and agrees with node:crypto f
   t.is(lengths.code, 0);
   const lines = lengths.stdout.trimEnd().split('\n');
   t.is(lines.length, 301);
-  for (const line of lines) {
+  const mismatches = lines.filter((line) => {
     const [n, hex] = line.split(' ');
     const data = Buffer.alloc(Number(n), 0);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
-    if (hex !== sha(data)) t.fail(`length ${n}: ${hex} vs ${sha(data)}`);
-  }
-  t.pass();
+    return hex !== sha(data);
+  });
+  t.deepEqual(mismatches, [], 'every length hashes as node:crypto does');
 });
 
 asRoot('through the portmapper on port 111 (clnt_create, AUTH_SYS) in a private network namespace', async (t) => {
