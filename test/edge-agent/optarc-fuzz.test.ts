@@ -6,10 +6,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { RpcClient, RpcError, RpcServer, silentLogger, type XdrType, XdrWriter } from '../../clients/oncrpc/index.js';
+import { RpcClient, RpcError, type XdrType, XdrWriter } from '../../clients/oncrpc/index.js';
 import {
   createCodecs,
   createOptarcV1Procedures,
@@ -17,11 +16,8 @@ import {
   OPTARC_V1,
   OptarcStatus,
 } from '../../clients/protocol/generated/optarc.js';
-import { AccessPolicy } from '../../edge-agent/service/access.js';
-import { OptarcProgram } from '../../edge-agent/service/optarc-program.js';
-import { ControllerLease } from '../../edge-agent/session/lease.js';
-import { StagingArea } from '../../edge-agent/staging/staging-area.js';
 import { Prng, randomSeed } from '../fuzz/mutator.js';
+import { startAgent } from './agent-kit.js';
 
 const procs = createOptarcV1Procedures(createCodecs('utf-8'));
 
@@ -42,30 +38,11 @@ test('mutated arguments to every procedure get GARBAGE_ARGS or a proper answer, 
   const seed = Number(process.env.FUZZ_SEED ?? randomSeed());
   t.log(`seed ${seed} (FUZZ_SEED=${seed} replays)`);
   const rng = new Prng(seed);
-  const root = await fs.mkdtemp(path.join(tmpdir(), 'optarc-fuzz-'));
-  t.teardown(() => fs.rm(root, { recursive: true, force: true }));
-  const program = new OptarcProgram({
-    charset: 'utf-8',
-    staging: new StagingArea({
-      root,
-      charset: 'utf-8',
-      sessionQuotaBytes: 1n << 26n,
-      totalQuotaBytes: 1n << 27n,
-      minFreeBytes: 0n,
-    }),
-    access: new AccessPolicy({ allow: ['127.0.0.0/8'], requireReservedPort: false }),
-    lease: new ControllerLease(),
-    clockSkewWarnSeconds: 300,
-    log: silentLogger,
-  });
-  const errors: string[] = [];
-  const server = new RpcServer({
+  const { port, root, errors } = await startAgent(t, {
+    quota: 1n << 26n,
+    totalQuota: 1n << 27n,
     maxRecordSize: 2 << 20,
-    log: { ...silentLogger, error: (m, f) => errors.push(`${m} ${JSON.stringify(f)}`) },
   });
-  server.addProgram(program.version());
-  const port = await server.listen(0);
-  t.teardown(() => server.close());
   const rpc = await RpcClient.connect({ host: '127.0.0.1', port, timeoutMs: 10_000 });
   t.teardown(() => rpc.destroy());
   const call = (n: number, args: unknown) =>

@@ -7,15 +7,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
   RecordDecoder,
   RpcClient,
-  RpcServer,
   readReplyHeader,
-  silentLogger,
   writeCallHeader,
   XdrReader,
   XdrWriter,
@@ -28,10 +25,7 @@ import {
   OptarcBurnMode,
   OptarcStatus,
 } from '../../clients/protocol/generated/optarc.js';
-import { AccessPolicy } from '../../edge-agent/service/access.js';
-import { OptarcProgram } from '../../edge-agent/service/optarc-program.js';
-import { ControllerLease } from '../../edge-agent/session/lease.js';
-import { StagingArea } from '../../edge-agent/staging/staging-area.js';
+import { startAgent } from './agent-kit.js';
 import { HOSTILE } from './hostile-names.js';
 
 const procs = createOptarcV1Procedures(createCodecs('utf-8'));
@@ -40,33 +34,7 @@ const b = (s: string) => Buffer.from(s, 'utf8');
 const sha = (d: Buffer) => createHash('sha256').update(d).digest();
 const now = () => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 });
 
-async function agent(
-  t: ExecutionContext,
-  opts: { leaseMs?: number; graceMs?: number; allow?: string[]; quota?: bigint; reservedPort?: boolean } = {},
-) {
-  const warnings: string[] = [];
-  const root = await fs.mkdtemp(path.join(tmpdir(), 'optarc-agent-'));
-  t.teardown(() => fs.rm(root, { recursive: true, force: true }));
-  const program = new OptarcProgram({
-    charset: 'utf-8',
-    staging: new StagingArea({
-      root,
-      charset: 'utf-8',
-      sessionQuotaBytes: opts.quota ?? 1n << 30n,
-      totalQuotaBytes: 1n << 30n,
-      minFreeBytes: 0n,
-    }),
-    access: new AccessPolicy({ allow: opts.allow ?? ['127.0.0.0/8'], requireReservedPort: opts.reservedPort ?? false }),
-    lease: new ControllerLease({ leaseMs: opts.leaseMs, disconnectGraceMs: opts.graceMs }),
-    clockSkewWarnSeconds: 300,
-    log: { ...silentLogger, warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`) },
-  });
-  const server = new RpcServer();
-  server.addProgram(program.version());
-  const port = await server.listen(0);
-  t.teardown(() => server.close());
-  return { port, root, warnings };
-}
+const agent = startAgent;
 
 async function client(t: ExecutionContext, port: number) {
   const rpc = await RpcClient.connect({ host: '127.0.0.1', port });

@@ -11,7 +11,7 @@
  * The staging root named in the config is on the host's filesystem, so the
  * test checks what was staged after this exits. Prints one JSON object.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { BIN, ROOT, startDaemon } from '../helpers/processes.js';
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import test from 'ava';
 import { procedure, RpcClient, RpcServer, x } from '../../clients/oncrpc/index.js';
 import { RecordBufferPool } from '../../clients/oncrpc/rpc/record-buffer-pool.js';
-import { DIRECT_READ_MAX, DIRECT_READ_THRESHOLD, RecordDecoder } from '../../clients/oncrpc/rpc/record-marking.js';
+import { DIRECT_READ_THRESHOLD, RecordDecoder } from '../../clients/oncrpc/rpc/record-marking.js';
 import { blob, ECHO_PROG, ECHO_VERS, EchoProc, echoProgram } from '../interop/echo-program.js';
 import { header } from './rpc-test-kit.js';
 
