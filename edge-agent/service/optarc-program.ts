@@ -19,6 +19,7 @@ import {
   OPTARC_COMMIT_FILE,
   OPTARC_HELLO,
   OPTARC_LIST,
+  OPTARC_MAX_DATA,
   OPTARC_MAX_ENTRIES,
   OPTARC_MKDIR,
   OPTARC_NULL,
@@ -185,6 +186,8 @@ export class OptarcProgram {
             lease_seconds: Math.floor(this.o.lease.leaseMs / 1000),
             quota: { limit: dir.quotaBytes, used: dir.used },
             agent_time: msToTime(this.now()),
+            charset: this.o.charset,
+            max_data: OPTARC_MAX_DATA,
           },
         };
       });

@@ -55,6 +55,8 @@ test('one controller: a second HELLO is told BUSY, naming the holder; BYE frees 
   const ha = await hello(a, 'scanner-a');
   t.is(ha.tag, OptarcStatus.OPTARC_OK);
   t.is(ha.value.protocol, 1);
+  t.is(ha.value.charset, 'utf-8', 'the client learns how its path bytes are read');
+  t.is(ha.value.max_data, 1_048_576);
   t.true(ha.value.session > 0n);
   const busy = await hello(bb, 'scanner-b');
   t.is(busy.tag, OptarcStatus.OPTARC_BUSY);

@@ -392,6 +392,8 @@ const SAMPLES: { [K in keyof Codecs]: x.Infer<Codecs[K]> } = {
     lease_seconds: 30,
     quota: { limit: 1n, used: 0n },
     agent_time: time,
+    charset: 'utf-8',
+    max_data: 1_048_576,
   },
   optarc_hello_res: { tag: S.OPTARC_BUSY, value: fail },
   optarc_session_args: { session: 1n },

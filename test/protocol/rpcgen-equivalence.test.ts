@@ -167,11 +167,14 @@ sample(
       lease_seconds: 30,
       quota: { limit: 1n << 40n, used: 12_345n },
       agent_time: { seconds: -1n, nanoseconds: 999_999_999 },
+      charset: 'iso-8859-1',
+      max_data: 1_048_576,
     },
   },
   `optarc_hello_ok *ok = &v.optarc_hello_res_u.ok;
    v.status = OPTARC_OK; ok->protocol = 1; ok->session = 0x0123456789abcdefULL; ok->lease_seconds = 30;
-   ok->quota.limit = 1ULL << 40; ok->quota.used = 12345; ok->agent_time.seconds = -1; ok->agent_time.nanoseconds = 999999999;`,
+   ok->quota.limit = 1ULL << 40; ok->quota.used = 12345; ok->agent_time.seconds = -1; ok->agent_time.nanoseconds = 999999999;
+   ok->charset = ${cstr('iso-8859-1')}; ok->max_data = 1048576;`,
 );
 sample(
   'hello_res_busy',

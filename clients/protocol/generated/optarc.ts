@@ -140,6 +140,8 @@ export function createCodecs(charset: Charset = 'utf-8') {
     ['lease_seconds', x.uint],
     ['quota', optarc_quota],
     ['agent_time', optarc_time],
+    ['charset', x.string(OPTARC_MAX_NAME, charset)],
+    ['max_data', x.uint],
   ]);
   const optarc_hello_res = x.union<x.Infer<typeof optarc_hello_ok> | x.Infer<typeof optarc_fail>>(
     'optarc_hello_res',
