@@ -107,17 +107,18 @@ static int is_dir_on_agent(const char *rel)
 	return yes;
 }
 
-static int make_dir(const char *rel)
+static int make_dir(const char *rel, u_int mode)
 {
-	optarc_path_args args;
+	optarc_mkdir_args args;
 	optarc_res res;
 	enum clnt_stat st;
 	int rc;
 
 	args.session = conn.session;
 	set_path(&args.path, rel);
+	args.mode = mode;
 	memset(&res, 0, sizeof res);
-	st = oc_call(&conn, OPTARC_MKDIR, (xdrproc_t)xdr_optarc_path_args, &args,
+	st = oc_call(&conn, OPTARC_MKDIR, (xdrproc_t)xdr_optarc_mkdir_args, &args,
 		     (xdrproc_t)xdr_optarc_res, &res);
 	if (st != RPC_SUCCESS)
 		return rpc_failed(rel, st);
@@ -397,7 +398,7 @@ static int put_tree(const char *local, const char *rel)
 			oc_close(&conn);
 			rc = EXIT_LOCAL;
 		} else if (S_ISDIR(st.st_mode)) {
-			rc = make_dir(crel);
+			rc = make_dir(crel, (u_int)(st.st_mode & 0777));
 			if (rc == EXIT_OK)
 				rc = put_tree(child, crel);
 		} else {

@@ -145,8 +145,8 @@ export class AgentClient {
     this.session = undefined;
   }
 
-  mkdir(path: Buffer): Promise<void> {
-    return this.call(OPTARC_MKDIR, { session: this.s, path });
+  mkdir(path: Buffer, mode = 0o755): Promise<void> {
+    return this.call(OPTARC_MKDIR, { session: this.s, path, mode });
   }
 
   async write(path: Buffer, offset: bigint, data: Buffer): Promise<bigint> {

@@ -80,7 +80,7 @@ export class OptarcProgram {
       [OPTARC_HELLO]: (a, ctx) => this.hello(a, ctx),
       [OPTARC_BYE]: (a, ctx) => this.withSession(a.session, ctx, async (s) => this.bye(a.session, s)),
       [OPTARC_MKDIR]: (a, ctx) =>
-        this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.mkdir(a.path)))),
+        this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.mkdir(a.path, a.mode)))),
       [OPTARC_WRITE]: (a, ctx) =>
         this.withSession(a.session, ctx, (s) =>
           staged(async () => ({

@@ -176,11 +176,12 @@ export class WorkingDirectory {
     if (!st.isDirectory()) throw new StagingError('NOT_DIR', `${parentText(p)} is a file, not a directory`);
   }
 
-  async mkdir(path: Buffer): Promise<void> {
-    return this.serial(path, () => this.unlockedMkdir(path));
+  /** A directory with the client's permission bits (owner rwx kept, so staging and burning can use it). */
+  async mkdir(path: Buffer, mode = 0o755): Promise<void> {
+    return this.serial(path, () => this.unlockedMkdir(path, mode));
   }
 
-  private async unlockedMkdir(path: Buffer): Promise<void> {
+  private async unlockedMkdir(path: Buffer, mode: number): Promise<void> {
     const p = this.check(path);
     await this.parentOf(p);
     const target = await this.treePath(p);
@@ -188,7 +189,10 @@ export class WorkingDirectory {
     if (this.partials.has(key) || (await lstatOrNull(target))) {
       throw new StagingError('EXISTS', `${p.text} already exists`);
     }
-    await io(() => fs.mkdir(target));
+    await io(async () => {
+      await fs.mkdir(target);
+      await fs.chmod(target, (mode & 0o777) | 0o700); // chmod: the umask must not change what the client asked
+    });
   }
 
   async write(path: Buffer, offset: bigint, data: Buffer): Promise<bigint> {

@@ -54,6 +54,7 @@ test('optarc put stages a tree byte-identical, reports SHA-256s, and resumes', a
   const { dir, cli, stage } = await agentDaemon(t);
   const src = path.join(dir, 'src');
   const files = await makeTree(src);
+  await fs.chmod(path.join(src, 'run1'), 0o750);
 
   const first = await cli('put', src, '--json', '--progress');
   t.is(first.code, 0, first.stderr);
@@ -68,6 +69,8 @@ test('optarc put stages a tree byte-identical, reports SHA-256s, and resumes', a
     t.is(r.files.find((f: { path: string }) => f.path === p)?.sha256, sha(data));
     t.is((await fs.stat(path.join(tree, p))).mode & 0o777, 0o640);
   }
+
+  t.is((await fs.stat(path.join(tree, 'run1'))).mode & 0o777, 0o750, 'directories keep their permission bits');
 
   const again = JSON.parse((await cli('put', src, '--json')).stdout);
   t.true(

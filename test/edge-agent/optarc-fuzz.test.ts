@@ -51,7 +51,7 @@ test('mutated arguments to every procedure get GARBAGE_ARGS or a proper answer, 
   const hello = await call(1, { protocol: 1, client_time: { seconds: 1n, nanoseconds: 0 }, client: 'fuzz' });
   const session = hello.value.session as bigint;
   const kept = randomBytes(5000);
-  await call(3, { session, path: Buffer.from('keep') });
+  await call(3, { session, path: Buffer.from('keep'), mode: 0o755 });
   await call(4, { session, path: Buffer.from('keep/file'), offset: 0n, data: kept });
   const sha = createHash('sha256').update(kept).digest();
   t.is(
@@ -64,7 +64,7 @@ test('mutated arguments to every procedure get GARBAGE_ARGS or a proper answer, 
   const valid: Record<number, unknown> = {
     1: { protocol: 1, client_time: { seconds: 5n, nanoseconds: 7 }, client: 'fuzz-other' },
     2: { session },
-    3: { session, path: p('dir') },
+    3: { session, path: p('dir'), mode: 0o755 },
     4: { session, path: p('dir/f'), offset: 0n, data: randomBytes(100) },
     5: { session, path: p('dir/f'), size: 100n, mode: 0o644, mtime: { seconds: 1n, nanoseconds: 0 }, sha256: sha },
     6: { session, dir: p('keep'), cookie: 0n, count: 10 },

@@ -74,7 +74,7 @@ test('a file staged over RPC arrives byte-identical with its SHA-256; mismatches
   const { port, root } = await agent(t);
   const a = await client(t, port);
   const { session } = (await hello(a, 'lab')).value;
-  t.is((await a.call(3, { session, path: b('run1') })).tag, OptarcStatus.OPTARC_OK);
+  t.is((await a.call(3, { session, path: b('run1'), mode: 0o750 })).tag, OptarcStatus.OPTARC_OK);
   const data = randomBytes(2_500_000);
   for (let off = 0; off < data.length; off += 1 << 20) {
     const args = { session, path: b('run1/img.raw'), offset: BigInt(off), data: data.subarray(off, off + (1 << 20)) };
@@ -303,7 +303,7 @@ test(`every name of the hostile corpus is refused through the RPC with BAD_NAME,
     const w = await a.call(4, { session, path: name, offset: 0n, data: b('x') });
     t.is(w.tag, OptarcStatus.OPTARC_BAD_NAME, `WRITE ${JSON.stringify(name.toString('latin1'))}`);
     t.true(w.value.message.length > 10);
-    t.is((await a.call(3, { session, path: name })).tag, OptarcStatus.OPTARC_BAD_NAME);
+    t.is((await a.call(3, { session, path: name, mode: 0o755 })).tag, OptarcStatus.OPTARC_BAD_NAME);
   }
   const [dir] = await fs.readdir(path.join(root, 'sessions'));
   t.deepEqual(await fs.readdir(path.join(root, 'sessions', dir, 'tree')), []);

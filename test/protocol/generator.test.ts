@@ -398,6 +398,7 @@ const SAMPLES: { [K in keyof Codecs]: x.Infer<Codecs[K]> } = {
   optarc_hello_res: { tag: S.OPTARC_BUSY, value: fail },
   optarc_session_args: { session: 1n },
   optarc_path_args: { session: 1n, path: Buffer.from('a') },
+  optarc_mkdir_args: { session: 1n, path: Buffer.from('a'), mode: 0o755 },
   optarc_write_args: { session: 1n, path: Buffer.from('a'), offset: 4096n, data: Buffer.from([0, 1, 2, 254, 255]) },
   optarc_write_ok: { size: 4101n },
   optarc_write_res: { tag: S.OPTARC_OK, value: { size: 9n } },

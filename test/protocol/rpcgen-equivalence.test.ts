@@ -75,6 +75,12 @@ sample(
   'v.session = 1; v.path.optarc_path_len = 12; v.path.optarc_path_val = "archive/2024";',
 );
 sample(
+  'mkdir_args',
+  'optarc_mkdir_args',
+  { session: 2n, path: Buffer.from('run/42'), mode: 0o2750 },
+  'v.session = 2; v.path.optarc_path_len = 6; v.path.optarc_path_val = "run/42"; v.mode = 02750;',
+);
+sample(
   'write_args',
   'optarc_write_args',
   {

@@ -97,7 +97,7 @@ export async function put(agent: AgentClient, root: string, onProgress?: (p: Put
     progress.current = item.rel;
     if (item.kind === 'dir') {
       try {
-        await agent.mkdir(remote);
+        await agent.mkdir(remote, item.mode & 0o777);
       } catch (e) {
         if (!(e instanceof AgentError && e.statusName === 'OPTARC_EXISTS')) throw e;
       }

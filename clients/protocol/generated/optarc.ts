@@ -156,6 +156,11 @@ export function createCodecs(charset: Charset = 'utf-8') {
     ['session', optarc_session],
     ['path', optarc_path],
   ]);
+  const optarc_mkdir_args = x.struct('optarc_mkdir_args', [
+    ['session', optarc_session],
+    ['path', optarc_path],
+    ['mode', x.uint],
+  ]);
   const optarc_write_args = x.struct('optarc_write_args', [
     ['session', optarc_session],
     ['path', optarc_path],
@@ -341,6 +346,7 @@ export function createCodecs(charset: Charset = 'utf-8') {
     optarc_hello_res,
     optarc_session_args,
     optarc_path_args,
+    optarc_mkdir_args,
     optarc_write_args,
     optarc_write_ok,
     optarc_write_res,
@@ -394,6 +400,7 @@ export type OptarcHelloOk = x.Infer<Codecs['optarc_hello_ok']>;
 export type OptarcHelloRes = x.Infer<Codecs['optarc_hello_res']>;
 export type OptarcSessionArgs = x.Infer<Codecs['optarc_session_args']>;
 export type OptarcPathArgs = x.Infer<Codecs['optarc_path_args']>;
+export type OptarcMkdirArgs = x.Infer<Codecs['optarc_mkdir_args']>;
 export type OptarcWriteArgs = x.Infer<Codecs['optarc_write_args']>;
 export type OptarcWriteOk = x.Infer<Codecs['optarc_write_ok']>;
 export type OptarcWriteRes = x.Infer<Codecs['optarc_write_res']>;
@@ -450,7 +457,7 @@ export function createOptarcV1Procedures(codecs: Codecs = createCodecs()) {
     [OPTARC_NULL]: { name: 'OPTARC_NULL', args: x.xvoid, result: x.xvoid },
     [OPTARC_HELLO]: { name: 'OPTARC_HELLO', args: codecs.optarc_hello_args, result: codecs.optarc_hello_res },
     [OPTARC_BYE]: { name: 'OPTARC_BYE', args: codecs.optarc_session_args, result: codecs.optarc_res },
-    [OPTARC_MKDIR]: { name: 'OPTARC_MKDIR', args: codecs.optarc_path_args, result: codecs.optarc_res },
+    [OPTARC_MKDIR]: { name: 'OPTARC_MKDIR', args: codecs.optarc_mkdir_args, result: codecs.optarc_res },
     [OPTARC_WRITE]: { name: 'OPTARC_WRITE', args: codecs.optarc_write_args, result: codecs.optarc_write_res },
     [OPTARC_COMMIT_FILE]: {
       name: 'OPTARC_COMMIT_FILE',
