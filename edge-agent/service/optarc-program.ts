@@ -29,10 +29,17 @@ import {
   OPTARC_V1,
   OPTARC_VERSION,
   OPTARC_WRITE,
+  type OptarcCommitArgs,
   type OptarcEntry,
+  type OptarcHelloArgs,
   OptarcKind,
+  type OptarcListArgs,
+  type OptarcMkdirArgs,
+  type OptarcPathArgs,
+  type OptarcSessionArgs,
   OptarcStatus,
   type OptarcTime,
+  type OptarcWriteArgs,
 } from '../../clients/protocol/generated/optarc.js';
 import type { ControllerLease } from '../session/lease.js';
 import type { Charset } from '../staging/names.js';
@@ -75,20 +82,22 @@ export class OptarcProgram {
   version(): ProgramVersion {
     const table = createOptarcV1Procedures(this.codecs);
     const procedures: Record<number, Procedure> = {};
+    // Procedures of the burning pipeline are absent here: they answer NOT_AVAILABLE below.
     const handlers: Record<number, (args: any, ctx: CallContext) => unknown> = {
       [OPTARC_NULL]: () => undefined,
-      [OPTARC_HELLO]: (a, ctx) => this.hello(a, ctx),
-      [OPTARC_BYE]: (a, ctx) => this.withSession(a.session, ctx, async (s) => this.bye(a.session, s)),
-      [OPTARC_MKDIR]: (a, ctx) =>
+      [OPTARC_HELLO]: (a: OptarcHelloArgs, ctx) => this.hello(a, ctx),
+      [OPTARC_BYE]: (a: OptarcSessionArgs, ctx) =>
+        this.withSession(a.session, ctx, async (s) => this.bye(a.session, s)),
+      [OPTARC_MKDIR]: (a: OptarcMkdirArgs, ctx) =>
         this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.mkdir(a.path, a.mode)))),
-      [OPTARC_WRITE]: (a, ctx) =>
+      [OPTARC_WRITE]: (a: OptarcWriteArgs, ctx) =>
         this.withSession(a.session, ctx, (s) =>
           staged(async () => ({
             tag: OptarcStatus.OPTARC_OK,
             value: { size: await s.dir.write(a.path, a.offset, a.data) },
           })),
         ),
-      [OPTARC_COMMIT_FILE]: (a, ctx) =>
+      [OPTARC_COMMIT_FILE]: (a: OptarcCommitArgs, ctx) =>
         this.withSession(a.session, ctx, (s) =>
           staged(async () => ({
             tag: OptarcStatus.OPTARC_OK,
@@ -99,7 +108,7 @@ export class OptarcProgram {
             }),
           })),
         ),
-      [OPTARC_LIST]: (a, ctx) =>
+      [OPTARC_LIST]: (a: OptarcListArgs, ctx) =>
         this.withSession(a.session, ctx, (s) =>
           staged(async () => {
             const page = await s.dir.list(a.dir, a.cookie, Math.min(a.count, OPTARC_MAX_ENTRIES));
@@ -109,11 +118,11 @@ export class OptarcProgram {
             };
           }),
         ),
-      [OPTARC_STAT]: (a, ctx) =>
+      [OPTARC_STAT]: (a: OptarcPathArgs, ctx) =>
         this.withSession(a.session, ctx, (s) =>
           staged(async () => ({ tag: OptarcStatus.OPTARC_OK, value: toEntry(await s.dir.stat(a.path)) })),
         ),
-      [OPTARC_REMOVE]: (a, ctx) =>
+      [OPTARC_REMOVE]: (a: OptarcPathArgs, ctx) =>
         this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.remove(a.path)))),
     };
     for (const [num, p] of Object.entries(table)) {
@@ -134,7 +143,7 @@ export class OptarcProgram {
     return { name: 'optarc', prog: OPTARC_PROG, vers: OPTARC_V1, procedures };
   }
 
-  private hello(a: { protocol: number; client_time: OptarcTime; client: string }, ctx: CallContext) {
+  private hello(a: OptarcHelloArgs, ctx: CallContext) {
     const refused = this.o.access.refuse(ctx.peer);
     if (refused) {
       this.o.log.warn('HELLO refused', { peer: ctx.peer.address, reason: refused });
