@@ -62,6 +62,8 @@ export interface OptarcProgramOptions {
 interface Session {
   dir: WorkingDirectory;
   client: string;
+  /** Connections this session has called on: losing any of them starts the lease's grace period. */
+  connections: Set<number>;
 }
 
 const NOT_AVAILABLE =
@@ -174,7 +176,6 @@ export class OptarcProgram {
         skewSeconds: Math.round(skew),
       });
     }
-    ctx.onConnectionClose(() => this.o.lease.disconnected(session));
     // One working directory per client (host and name), kept across its sessions.
     const host = ctx.peer.address.replace(/^::ffff:/, '');
     const dirName = createHash('sha256').update(`${host}\0${a.client}`).digest('hex').slice(0, 32);
@@ -185,7 +186,9 @@ export class OptarcProgram {
         throw e;
       })
       .then((dir) => {
-        this.sessions.set(session, { dir, client: a.client });
+        const s: Session = { dir, client: a.client, connections: new Set() };
+        this.sessions.set(session, s);
+        this.watchConnection(session, s, ctx);
         this.o.log.info('HELLO', { client: a.client, host: ctx.peer.address, session: session.toString(16) });
         return {
           tag: OptarcStatus.OPTARC_OK,
@@ -208,6 +211,16 @@ export class OptarcProgram {
     return okVoid(undefined);
   }
 
+  /** When a connection the holder used closes, the lease waits out its grace period (a later call cancels it). */
+  private watchConnection(id: bigint, s: Session, ctx: CallContext): void {
+    if (s.connections.has(ctx.connectionId)) return;
+    s.connections.add(ctx.connectionId);
+    ctx.onConnectionClose(() => {
+      s.connections.delete(ctx.connectionId);
+      this.o.lease.disconnected(id);
+    });
+  }
+
   /** Drop a session; its working directory's files are closed unless a newer session of the client uses it. */
   private async forget(id: bigint, s: Session): Promise<void> {
     this.sessions.delete(id);
@@ -220,7 +233,10 @@ export class OptarcProgram {
     if (refused) return failure(OptarcStatus.OPTARC_ACCESS_DENIED, refused);
     const check = this.o.lease.check(id);
     const s = this.sessions.get(id);
-    if (check.ok && s) return action(s);
+    if (check.ok && s) {
+      this.watchConnection(id, s, ctx);
+      return action(s);
+    }
     if (s) await this.forget(id, s); // the lease lapsed under it
     if (!check.ok && check.reason === 'LEASE_EXPIRED') {
       return failure(

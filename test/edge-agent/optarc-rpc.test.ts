@@ -309,3 +309,32 @@ test(`every name of the hostile corpus is refused through the RPC with BAD_NAME,
   t.deepEqual(await fs.readdir(path.join(root, 'sessions', dir, 'tree')), []);
   t.deepEqual(await fs.readdir(path.join(root, 'sessions', dir, 'partial')), []);
 });
+
+test('the holder working over a second connection keeps its lease alive; losing that one starts the grace period too', async (t) => {
+  const { port } = await agent(t, { graceMs: 200, leaseMs: 60_000 });
+  const first = await client(t, port);
+  const { session } = (await hello(first, 'two-conns')).value;
+  const second = await client(t, port);
+  t.is(
+    (await second.call(7, { session, path: b('nothing') })).tag,
+    OptarcStatus.OPTARC_NOT_FOUND,
+    'the session works from a second connection',
+  );
+  first.rpc.destroy();
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(
+    (await second.call(3, { session, path: b('d'), mode: 0o755 })).tag,
+    OptarcStatus.OPTARC_OK,
+    'a call cancels the pending release',
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const other = await client(t, port);
+  t.is(
+    (await hello(other, 'other')).tag,
+    OptarcStatus.OPTARC_BUSY,
+    'still held: the holder called after the first connection closed',
+  );
+  second.rpc.destroy();
+  await new Promise((r) => setTimeout(r, 350));
+  t.is((await hello(other, 'other')).tag, OptarcStatus.OPTARC_OK, 'released once the second connection is gone too');
+});
