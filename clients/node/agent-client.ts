@@ -4,7 +4,7 @@
  * GETPORT on port 111) unless given a port, and turns every failure status
  * into an AgentError carrying the status, its detail and the agent's message.
  */
-import { type Credentials, IPPROTO_TCP, PortmapClient, RpcClient, RpcError } from '../oncrpc/index.js';
+import { type Credentials, IPPROTO_TCP, PMAP_PORT, PortmapClient, RpcClient, RpcError } from '../oncrpc/index.js';
 import {
   type Codecs,
   createCodecs,
@@ -82,7 +82,7 @@ export class AgentClient {
   static async connect(address: AgentAddress): Promise<AgentClient> {
     let port = address.port;
     if (port === undefined) {
-      const pm = await PortmapClient.connect(address.host, address.portmapPort ?? 111, address.timeoutMs);
+      const pm = await PortmapClient.connect(address.host, address.portmapPort ?? PMAP_PORT, address.timeoutMs);
       try {
         port = await pm.getPort(OPTARC_PROG, OPTARC_V1, IPPROTO_TCP);
       } finally {
@@ -91,7 +91,7 @@ export class AgentClient {
       if (port === 0) {
         throw new RpcError(
           'PROG_UNAVAIL',
-          `the portmapper on ${address.host}:${address.portmapPort ?? 111} knows no optarc agent (program ${OPTARC_PROG} version ${OPTARC_V1}): is optarc-agent running?`,
+          `the portmapper on ${address.host}:${address.portmapPort ?? PMAP_PORT} knows no optarc agent (program ${OPTARC_PROG} version ${OPTARC_V1}): is optarc-agent running?`,
         );
       }
     }

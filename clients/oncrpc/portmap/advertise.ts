@@ -12,7 +12,7 @@ import { silentLogger } from '../logger.js';
 import type { RpcServer } from '../rpc/server.js';
 import { EmbeddedPortmapper } from './embedded-portmapper.js';
 import { PortmapClient } from './portmap-client.js';
-import { IPPROTO_TCP } from './protocol.js';
+import { IPPROTO_TCP, PMAP_PORT } from './protocol.js';
 
 export interface AdvertiseOptions {
   /** Where the portmapper is, or is to be started (default 127.0.0.1:111). */
@@ -32,7 +32,7 @@ export interface Advertisement {
 
 export async function advertise(server: RpcServer, options: AdvertiseOptions = {}): Promise<Advertisement> {
   const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 111;
+  const port = options.port ?? PMAP_PORT;
   const log = options.log ?? silentLogger;
   const programs = server.dispatcher.list();
 

@@ -13,6 +13,7 @@ import { RpcUdpServer } from '../rpc/udp-server.js';
 import { x } from '../xdr/index.js';
 import {
   mapping,
+  PMAP_PORT,
   PMAP_PROG,
   PmapProc,
   pmaplist,
@@ -53,7 +54,7 @@ export class EmbeddedPortmapper {
   }
 
   /** Listen on TCP and UDP, on the same port (port 0: the port TCP gets). */
-  async listen(port = 111): Promise<number> {
+  async listen(port = PMAP_PORT): Promise<number> {
     const bound = await this.server.listen(port, this.host);
     try {
       await this.udp.listen(bound, this.host);

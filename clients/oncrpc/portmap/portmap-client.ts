@@ -9,6 +9,7 @@ import {
   IPPROTO_TCP,
   type Mapping,
   mapping,
+  PMAP_PORT,
   PMAP_PROG,
   PmapProc,
   pmaplist,
@@ -25,13 +26,13 @@ export class PortmapClient {
     this.rpc = rpc;
   }
 
-  static async connect(host = '127.0.0.1', port = 111, timeoutMs = 5000): Promise<PortmapClient> {
+  static async connect(host = '127.0.0.1', port = PMAP_PORT, timeoutMs = 5000): Promise<PortmapClient> {
     const rpc = await RpcClient.connect({ host, port, timeoutMs, connectTimeoutMs: timeoutMs });
     return new PortmapClient(rpc);
   }
 
   /** True when something at host:port answers the portmap v2 NULL procedure. */
-  static async probe(host = '127.0.0.1', port = 111, timeoutMs = 2000): Promise<boolean> {
+  static async probe(host = '127.0.0.1', port = PMAP_PORT, timeoutMs = 2000): Promise<boolean> {
     let pm: PortmapClient | undefined;
     try {
       pm = await PortmapClient.connect(host, port, timeoutMs);

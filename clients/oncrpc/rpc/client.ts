@@ -11,7 +11,7 @@ import type { XdrType } from '../xdr/types.js';
 import { XdrWriter } from '../xdr/writer.js';
 import { RpcError } from './errors.js';
 import { AcceptStat, type Credentials, readReplyHeader, writeCallHeader } from './message.js';
-import { RecordDecoder, RecordMarkingError } from './record-marking.js';
+import { RecordDecoder, RecordMarkingError, writeRecord } from './record-marking.js';
 
 export interface RpcClientOptions {
   host: string;
@@ -107,12 +107,7 @@ export class RpcClient {
         reject(new RpcError('TIMEOUT', `call to program ${prog} procedure ${proc} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(xid, { resultType, resolve: resolve as (v: unknown) => void, reject, timer });
-      if (chunks.length === 1) this.socket.write(chunks[0]);
-      else {
-        this.socket.cork();
-        for (const c of chunks) this.socket.write(c);
-        this.socket.uncork();
-      }
+      writeRecord(this.socket, chunks);
     });
   }
 

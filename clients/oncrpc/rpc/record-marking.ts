@@ -209,6 +209,24 @@ export class RecordDecoder {
   }
 }
 
+/**
+ * Write a record-marked message (from XdrWriter.finishRecord) to a socket: one
+ * write for a single buffer, else corked so the chunks leave in one writev and
+ * bulk payloads are never concatenated.
+ */
+export function writeRecord(
+  socket: { write(b: Buffer): boolean; cork(): void; uncork(): void },
+  chunks: Buffer[],
+): void {
+  if (chunks.length === 1) {
+    socket.write(chunks[0]);
+    return;
+  }
+  socket.cork();
+  for (const c of chunks) socket.write(c);
+  socket.uncork();
+}
+
 /** The 4-byte header that makes `length` bytes one single-fragment record. */
 export function recordHeader(length: number): Buffer {
   if (length > 0x7fffffff) throw new RangeError(`record of ${length} bytes is too large for one fragment`);

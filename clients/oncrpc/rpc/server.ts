@@ -20,7 +20,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import { type ConnectionHandle, Dispatcher, type Reply } from './dispatcher.js';
 import type { ProgramVersion } from './program.js';
 import { RecordBufferPool } from './record-buffer-pool.js';
-import { RecordDecoder, type RecordMarkingError } from './record-marking.js';
+import { RecordDecoder, type RecordMarkingError, writeRecord } from './record-marking.js';
 import { adoptWithDirectReads } from './socket-reader.js';
 
 export interface RpcServerOptions {
@@ -389,13 +389,7 @@ class Connection implements ConnectionHandle {
       this.socket.destroy();
       return;
     }
-    if (reply.length === 1) {
-      this.socket.write(reply[0]);
-      return;
-    }
-    this.socket.cork();
-    for (const chunk of reply) this.socket.write(chunk);
-    this.socket.uncork();
+    writeRecord(this.socket, reply);
   }
 
   private overloaded(): boolean {

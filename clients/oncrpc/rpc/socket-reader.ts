@@ -66,25 +66,15 @@ export function adoptWithDirectReads(
   };
   let socket: net.Socket | undefined;
   const onRead = (n: number, buf: Buffer): boolean | undefined => {
-    try {
-      let records: Buffer[];
-      if (lastWasDirect) {
-        records = decoder.commitDirect(n);
-        sink.onDirectBytes?.(n);
-      } else {
+    const ok = takeIn(sink, socket, () => {
+      if (!lastWasDirect) {
         slabUsed += n;
-        records = decoder.push(buf.subarray(0, n));
+        return decoder.push(buf.subarray(0, n));
       }
-      if (records.length > 0) sink.onRecords(records);
-      sink.afterRead?.();
-      return undefined;
-    } catch (e) {
-      // Nothing thrown here may escape into Node's read callback: fail this connection only.
-      if (e instanceof RecordMarkingError) sink.onError(e);
-      else sink.onFailure(e);
-      socket?.destroy();
-      return false;
-    }
+      sink.onDirectBytes?.(n);
+      return decoder.commitDirect(n);
+    });
+    return ok ? undefined : false;
   };
 
   internal._handle = null; // the accepted socket must not touch the handle again
@@ -102,17 +92,25 @@ export function adoptWithDirectReads(
 }
 
 function streamed(socket: net.Socket, decoder: RecordDecoder, sink: RecordSink): net.Socket {
-  socket.on('data', (chunk: Buffer) => {
-    try {
-      const records = decoder.push(chunk);
-      if (records.length > 0) sink.onRecords(records);
-      sink.afterRead?.();
-    } catch (e) {
-      if (e instanceof RecordMarkingError) sink.onError(e);
-      else sink.onFailure(e);
-      socket.destroy();
-    }
-  });
+  socket.on('data', (chunk: Buffer) => takeIn(sink, socket, () => decoder.push(chunk)));
   socket.resume();
   return socket;
+}
+
+/**
+ * Hand the records one read completes to the sink. Nothing thrown here may
+ * escape into Node's read callback: a failure closes this connection only.
+ */
+function takeIn(sink: RecordSink, socket: net.Socket | undefined, read: () => Buffer[]): boolean {
+  try {
+    const records = read();
+    if (records.length > 0) sink.onRecords(records);
+    sink.afterRead?.();
+    return true;
+  } catch (e) {
+    if (e instanceof RecordMarkingError) sink.onError(e);
+    else sink.onFailure(e);
+    socket?.destroy();
+    return false;
+  }
 }
