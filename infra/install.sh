@@ -5,10 +5,15 @@
 #     side and the interop tests' C clients and servers
 #   - iproute2, util-linux, mount: the port-111 interop tests run in private
 #     network namespaces (unshare) so they never disturb the host's rpcbind
+#   - xorriso: masters ISO images and writes them to drives (or stdio: files)
+#   - libarchive-tools (bsdtar): the independent ISO 9660 reader the tests use
+#   - par2: optional recovery data on discs
+#   - python3, g++: node-gyp builds better-sqlite3 (the catalog) from source
 # Node.js >= 20.19 with npm must already be installed.
 set -euo pipefail
 
-PACKAGES=(rpcbind rpcsvc-proto libtirpc-dev gcc make libc6-dev procps iproute2 util-linux mount)
+PACKAGES=(rpcbind rpcsvc-proto libtirpc-dev gcc g++ make python3 libc6-dev procps iproute2 util-linux mount
+  xorriso libarchive-tools par2 coreutils)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
