@@ -3,4 +3,4 @@
  * (load.ts) and the command-line conventions of the three programs.
  */
 export { ConfigError, envName, type LoadOptions, loadConfig, settingPaths } from './load.js';
-export { type Config, configSchema } from './schema.js';
+export { agentPaths, type Config, configSchema } from './schema.js';

@@ -3,6 +3,7 @@
  * its default. The three programs (optarc, optarc-agent, optarc-gateway) each
  * read their own section; `log` is shared.
  */
+import path from 'node:path';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
@@ -65,6 +66,57 @@ export const configSchema = z
               .default(1024 ** 3),
           })
           .prefault({}),
+        /** The catalog of files, volumes, copies and jobs: an SQLite file (default <stateDir>/catalog.sqlite). */
+        catalog: z.string().min(1).optional(),
+        /** Burning: where images are mastered, how volumes are named and labelled, how hard to try. */
+        burn: z
+          .object({
+            /** Mastered images wait here for their discs (and the mirror); best on its own filesystem (default <stateDir>/images). */
+            imagesDir: z.string().min(1).optional(),
+            /** This agent's site: on every label and, later, every cloud key. */
+            site: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a site is lowercase letters, digits and dashes')
+              .default('local'),
+            /** The class written on labels (NAStore's volume class). */
+            volumeClass: z.string().min(1).max(32).default('archive'),
+            /** Volume serials are this prefix and six digits. */
+            vsnPrefix: z
+              .string()
+              .regex(/^[A-Z0-9_]{1,20}$/, 'a VSN prefix is 1-20 of A-Z, 0-9 and _')
+              .default('OPT'),
+            maxCopies: z.number().int().min(1).max(64).default(8),
+            /** Attempts at one copy (each on a fresh blank) before the job gives up on its volume. */
+            maxAttemptsPerCopy: z.number().int().min(1).max(20).default(3),
+            masterConcurrency: z.number().int().min(1).max(16).default(1),
+            /** Cut files bigger than the medium into parts across volumes (otherwise they are refused). */
+            spanning: z.boolean().default(false),
+          })
+          .prefault({}),
+        /**
+         * The burners. An address is what xorriso opens: /dev/srN for a real
+         * drive, stdio:<file> for a stand-in. A stand-in has a shelf where its
+         * written discs are put, as an autoloader would, and loads a blank
+         * after each. The default is three stand-ins, sr0 to sr2, under
+         * <stateDir>/drives with their shelf in <stateDir>/shelf.
+         */
+        drives: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a drive name is letters, digits, _ . -'),
+                address: z.string().min(1),
+                /** xorriso's write speed (1 = 1x of the medium); absent = fastest. */
+                speed: z.number().int().min(1).max(64).optional(),
+                standIn: z
+                  .object({ shelf: z.string().min(1) })
+                  .strict()
+                  .optional(),
+              })
+              .strict(),
+          )
+          .refine((d) => new Set(d.map((x) => x.name)).size === d.length, 'drive names must be unique')
+          .optional(),
         /** The controller lease (one client controls the agent at a time). */
         session: z
           .object({
@@ -100,3 +152,26 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The agent's paths with their defaults under stateDir filled in, made absolute. */
+export function agentPaths(agent: Config['agent']) {
+  const state = path.resolve(agent.stateDir);
+  const drives = (
+    agent.drives ??
+    [0, 1, 2].map((n) => ({
+      name: `sr${n}`,
+      address: `stdio:${path.join(state, 'drives', `sr${n}`, 'medium')}`,
+      standIn: { shelf: path.join(state, 'shelf') },
+    }))
+  ).map((d) => ({
+    ...d,
+    address: d.address.startsWith('stdio:') ? `stdio:${path.resolve(d.address.slice(6))}` : d.address,
+    ...(d.standIn ? { standIn: { shelf: path.resolve(d.standIn.shelf) } } : {}),
+  }));
+  return {
+    catalog: path.resolve(agent.catalog ?? path.join(state, 'catalog.sqlite')),
+    imagesDir: path.resolve(agent.burn.imagesDir ?? path.join(state, 'images')),
+    stagingRoot: path.resolve(agent.staging.root),
+    drives,
+  };
+}

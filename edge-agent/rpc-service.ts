@@ -1,12 +1,17 @@
 /**
  * The agent's RPC service: the optarc program (clients/protocol/optarc.x) on an
- * RpcServer, with its staging area, access policy and controller lease, made
- * findable through port 111.
+ * RpcServer, with its staging area, access policy, controller lease and
+ * burning pipeline (catalog, drives, job runner), made findable through port
+ * 111. Unfinished jobs resume before the service answers.
  */
 
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { type Advertisement, advertise, type Logger, RpcServer } from '../clients/oncrpc/index.js';
-import type { Config } from '../config/index.js';
+import { agentPaths, type Config } from '../config/index.js';
+import { Catalog } from './catalog/catalog.js';
+import { DrivePool } from './drives/drive-pool.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { AccessPolicy } from './service/access.js';
 import { OptarcProgram } from './service/optarc-program.js';
 import { ControllerLease } from './session/lease.js';
@@ -16,6 +21,8 @@ export interface RunningService {
   server: RpcServer;
   port: number;
   advertisement: Advertisement | undefined;
+  catalog: Catalog;
+  jobs: JobRunner;
   stop(): Promise<void>;
 }
 
@@ -41,6 +48,29 @@ export async function startRpcService(
   });
   const recovered = await staging.recover(() => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 }));
   if (recovered > 0) log.info('staging area taken up', { workingDirectories: recovered, bytes: String(staging.used) });
+  const paths = agentPaths(config);
+  const catalog = new Catalog(paths.catalog, { vsnPrefix: config.burn.vsnPrefix });
+  // a stand-in drive's bay exists from the start; one that vanishes later is a drive gone missing
+  for (const d of paths.drives) {
+    if (d.standIn && d.address.startsWith('stdio:')) await mkdir(path.dirname(d.address.slice(6)), { recursive: true });
+  }
+  const pool = new DrivePool(paths.drives, { log });
+  const jobs = new JobRunner({
+    catalog,
+    pool,
+    staging,
+    jobsDir: path.join(paths.stagingRoot, 'jobs'),
+    imagesDir: paths.imagesDir,
+    charset: config.staging.charset,
+    site: config.burn.site,
+    volumeClass: config.burn.volumeClass,
+    maxAttempts: config.burn.maxAttemptsPerCopy,
+    masterConcurrency: config.burn.masterConcurrency,
+    maxCopies: config.burn.maxCopies,
+    log,
+  });
+  const resumed = await jobs.start();
+  if (resumed > 0) log.info('jobs resumed from the journal', { jobs: resumed });
   const program = new OptarcProgram({
     charset: config.staging.charset,
     staging,
@@ -51,6 +81,7 @@ export async function startRpcService(
     }),
     clockSkewWarnSeconds: config.session.clockSkewWarnSeconds,
     log,
+    burn: { jobs, pool, spanning: config.burn.spanning },
   });
   server.addProgram(program.version());
   const port = await server.listen(config.rpc.port, config.rpc.host);
@@ -65,6 +96,8 @@ export async function startRpcService(
       });
     } catch (e) {
       await server.close();
+      await jobs.stop();
+      catalog.close();
       throw e;
     }
   }
@@ -73,9 +106,13 @@ export async function startRpcService(
     server,
     port,
     advertisement,
+    catalog,
+    jobs,
     async stop() {
       await advertisement?.withdraw();
       await server.close();
+      await jobs.stop();
+      catalog.close();
     },
   };
 }

@@ -31,6 +31,7 @@ import {
   type OptarcEntry,
   type OptarcFail,
   type OptarcHelloOk,
+  type OptarcJobStatus,
   OptarcStatus,
   type OptarcTime,
 } from '../protocol/generated/optarc.js';
@@ -191,7 +192,8 @@ export class AgentClient {
     return this.call(OPTARC_BURN, { session: this.s, mode, copies, media, label });
   }
 
-  jobStatus(job: bigint): Promise<unknown> {
+  /** A job's state, step and progress, with every volume and every copy of it. */
+  jobStatus(job: bigint): Promise<OptarcJobStatus> {
     return this.call(OPTARC_JOB_STATUS, { session: this.s, job });
   }
 

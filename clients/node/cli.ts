@@ -4,14 +4,18 @@
  *
  * Exit codes scripts can act on: 0 done; 1 the agent could not be reached or
  * the RPC failed; 2 bad usage or configuration; 3 another client controls the
- * agent (BUSY); 4 the agent refused the request (the message says why).
+ * agent (BUSY); 4 the agent refused the request (the message says why);
+ * 5 a local file could not be read; 6 a job waited for (--wait) failed;
+ * 130 interrupted while waiting (the job goes on at the agent).
  */
 import fs from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { parseCommandLine } from '../../config/command-line.js';
 import { type Credentials, PortmapClient, RpcError } from '../oncrpc/index.js';
-import { OptarcBurnMode, OptarcKind } from '../protocol/generated/optarc.js';
+import { OptarcBurnMode, OptarcJobState, type OptarcJobStatus, OptarcKind } from '../protocol/generated/optarc.js';
 import { AgentClient, AgentError } from './agent-client.js';
+import { BadArguments, checkBurnArgs, checkJobArg, followJob, untilInterrupted } from './commands/burn.js';
+import { drivesTable, jobStatusJson, summaryText, WaitInterrupted } from './commands/job-progress-view.js';
 import { type PutProgress, put } from './commands/put.js';
 
 const FLAGS = {
@@ -29,10 +33,13 @@ const COMMANDS = `commands:
   ls [path]             list the working directory (or a directory in it)
   stat <path>           one entry of the working directory
   rm <path>             remove a file or an empty directory from the working directory
-  burn --copies N --media PROFILE [--label L] [--append]
-                        turn the working directory into a burn job
-  status <job>          a job's state
-  drives                the agent's drives
+  burn --copies N --media PROFILE [--label L] [--append] [--wait] [--progress] [--json]
+                        turn the working directory into a burn job and print its number;
+                        --copies 1 to 64 discs of each volume (default 1), --media e.g. DVD+R or BD-R,
+                        --label the volume label (at most 32 bytes), --append a session instead of a new disc
+  status <job> [--wait] [--progress] [--json]
+                        a job's state, step and percent, its message, each volume and each copy
+  drives [--json]       the agent's drives: name, address, loaded, vsn, busy
   read <vsn> <path> [--output FILE]
                         copy a file from the disc <vsn> loaded in one of the agent's drives (stdout by default)
 
@@ -41,16 +48,22 @@ options for every command:
   --client NAME         the name this client gives in HELLO (default: user@host)
   --auth-sys            send AUTH_SYS credentials (uid, gid, host name) instead of AUTH_NONE
   --progress            show progress on stderr even when it is not a terminal
+  --wait                burn, status: follow the job until it is done or failed (progress on stderr on a
+                        terminal or with --progress: redrawn in place on a terminal, else changed lines
+                        at most once a second); with --json the final status is printed
 
 exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4 request refused,
-            5 a local file could not be read
+            5 a local file could not be read, 6 the job waited for failed (its message says which copies
+            exist), 130 interrupted while waiting (the job goes on at the agent)
 with --json, a failure is one JSON object on stderr: {"error": CODE, "message": ...}`;
 
-const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4, LOCAL: 5 } as const;
+const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4, LOCAL: 5, JOB_FAILED: 6, INTERRUPTED: 130 } as const;
 
 class UsageError extends Error {}
 /** The asked-for disc is in none of the agent's drives. */
 class NotLoaded extends Error {}
+/** A job followed with --wait ended FAILED; the message is the job's. */
+class JobFailed extends Error {}
 
 function mib(n: bigint): string {
   return (Number(n) / 1024 / 1024).toFixed(1);
@@ -72,6 +85,7 @@ async function main(): Promise<number> {
       media: { type: 'string' },
       label: { type: 'string' },
       append: { type: 'boolean' },
+      wait: { type: 'boolean' },
       output: { type: 'string' },
     },
   );
@@ -95,6 +109,24 @@ async function main(): Promise<number> {
       }
     : undefined;
   const clientName = (values.client as string | undefined) ?? `${u.username}@${hostname()}`;
+  const wait = values.wait === true;
+  /** Follow a job until it ends, progress on stderr when asked for or on a terminal. */
+  const follow = (agent: AgentClient, job: bigint) =>
+    untilInterrupted((signal) =>
+      followJob(agent, job, {
+        progress: values.progress === true || (process.stderr.isTTY === true && !json),
+        tty: process.stderr.isTTY === true,
+        sink: process.stderr,
+        signal,
+      }),
+    );
+  /** Print a status; a job that ended FAILED (when waited for) is an error with the job's message. */
+  const finish = (s: OptarcJobStatus): number => {
+    out(summaryText(s), jobStatusJson(s));
+    if (wait && s.state === OptarcJobState.OPTARC_JOB_FAILED)
+      throw new JobFailed(`job ${s.job} failed: ${s.message || 'the agent gave no reason'}`);
+    return EXIT.OK;
+  };
   const connect = () =>
     AgentClient.connect({ host: c.host, port: c.port, portmapPort: c.portmapPort, timeoutMs, credentials });
 
@@ -224,32 +256,31 @@ async function main(): Promise<number> {
         return EXIT.OK;
       });
     case 'burn': {
-      const copies = Number(values.copies ?? 1);
-      const media = values.media as string | undefined;
-      if (!Number.isInteger(copies) || copies < 1 || !media)
-        throw new UsageError('burn needs --copies N (N ≥ 1) and --media PROFILE');
+      const burn = checkBurnArgs(values, args);
       return session(async (agent) => {
         const job = await agent.burn(
-          values.append ? OptarcBurnMode.OPTARC_BURN_APPEND : OptarcBurnMode.OPTARC_BURN_NEW,
-          copies,
-          media,
-          (values.label as string | undefined) ?? '',
+          burn.append ? OptarcBurnMode.OPTARC_BURN_APPEND : OptarcBurnMode.OPTARC_BURN_NEW,
+          burn.copies,
+          burn.media,
+          burn.label,
         );
-        out(`job ${job}`, { job });
-        return EXIT.OK;
+        if (!wait) {
+          out(`job ${job}`, { job });
+          return EXIT.OK;
+        }
+        if (!json) process.stdout.write(`job ${job}\n`);
+        return finish(await follow(agent, job));
       });
     }
-    case 'status':
-      if (!args[0] || !/^\d+$/.test(args[0])) throw new UsageError('status needs a job number');
-      return session(async (agent) => {
-        const s = await agent.jobStatus(BigInt(args[0]));
-        out(JSON.stringify(s), s);
-        return EXIT.OK;
-      });
+    case 'status': {
+      const job = checkJobArg(args);
+      return session(async (agent) => finish(wait ? await follow(agent, job) : await agent.jobStatus(job)));
+    }
     case 'drives':
+      if (args.length > 0) throw new UsageError('drives takes no arguments');
       return session(async (agent) => {
         const d = await agent.drives();
-        out(JSON.stringify(d), d);
+        out(drivesTable(d), d);
         return EXIT.OK;
       });
     case 'read': {
@@ -292,7 +323,9 @@ async function main(): Promise<number> {
 /** How a failure is told: its code, its words, and the exit status scripts act on. */
 function classify(e: unknown): { code: string; message: string; exit: number } {
   const message = (e as Error)?.message ?? String(e);
-  if (e instanceof UsageError) return { code: 'USAGE', message, exit: EXIT.USAGE };
+  if (e instanceof UsageError || e instanceof BadArguments) return { code: 'USAGE', message, exit: EXIT.USAGE };
+  if (e instanceof JobFailed) return { code: 'JOB_FAILED', message, exit: EXIT.JOB_FAILED };
+  if (e instanceof WaitInterrupted) return { code: 'INTERRUPTED', message, exit: EXIT.INTERRUPTED };
   if (e instanceof NotLoaded) return { code: 'NOT_LOADED', message, exit: EXIT.REFUSED };
   if (e instanceof AgentError) {
     return { code: e.statusName, message, exit: e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED };
@@ -311,7 +344,7 @@ main().then(
       process.stderr.write(`${JSON.stringify({ error: f.code, message: f.message })}\n`);
     else
       process.stderr.write(
-        `optarc: ${f.code === 'USAGE' || f.code === 'NOT_LOADED' ? '' : `${f.code}: `}${f.message}\n`,
+        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
       );
     process.exit(f.exit);
   },

@@ -8,6 +8,8 @@
  * call from the holder renews its lease. The client's clock at HELLO is kept
  * and used for file times the client does not send; the agent never sets its
  * own clock, and logs a skew beyond the configured threshold.
+ * BURN, JOB_STATUS and DRIVES are served by burn-procedures.ts when the agent
+ * has its burning pipeline (a catalog, drives, a job runner).
  */
 import { createHash } from 'node:crypto';
 import type { CallContext, Logger, Procedure, ProgramVersion } from '../../clients/oncrpc/index.js';
@@ -15,9 +17,12 @@ import {
   type Codecs,
   createCodecs,
   createOptarcV1Procedures,
+  OPTARC_BURN,
   OPTARC_BYE,
   OPTARC_COMMIT_FILE,
+  OPTARC_DRIVES,
   OPTARC_HELLO,
+  OPTARC_JOB_STATUS,
   OPTARC_LIST,
   OPTARC_MAX_DATA,
   OPTARC_MAX_ENTRIES,
@@ -29,9 +34,11 @@ import {
   OPTARC_V1,
   OPTARC_VERSION,
   OPTARC_WRITE,
+  type OptarcBurnArgs,
   type OptarcCommitArgs,
   type OptarcEntry,
   type OptarcHelloArgs,
+  type OptarcJobArgs,
   OptarcKind,
   type OptarcListArgs,
   type OptarcMkdirArgs,
@@ -46,6 +53,7 @@ import type { Charset } from '../staging/names.js';
 import type { StagingArea } from '../staging/staging-area.js';
 import type { Entry, WorkingDirectory } from '../staging/working-directory.js';
 import type { AccessPolicy } from './access.js';
+import { type BurnService, burn, drives, jobStatus } from './burn-procedures.js';
 import { failure, staged } from './failures.js';
 
 export interface OptarcProgramOptions {
@@ -57,10 +65,14 @@ export interface OptarcProgramOptions {
   clockSkewWarnSeconds: number;
   log: Logger;
   now?: () => number;
+  /** The burning pipeline; without it, its procedures answer NOT_AVAILABLE. */
+  burn?: BurnService;
 }
 
 interface Session {
   dir: WorkingDirectory;
+  /** The working directory's name: the client's id in the catalog. */
+  clientId: string;
   client: string;
   /** Connections this session has called on: losing any of them starts the lease's grace period. */
   connections: Set<number>;
@@ -127,6 +139,14 @@ export class OptarcProgram {
       [OPTARC_REMOVE]: (a: OptarcPathArgs, ctx) =>
         this.withSession(a.session, ctx, (s) => staged(async () => okVoid(await s.dir.remove(a.path)))),
     };
+    const service = this.o.burn;
+    if (service) {
+      handlers[OPTARC_BURN] = (a: OptarcBurnArgs, ctx) =>
+        this.withSession(a.session, ctx, (s) => burn(service, a, s.dir, s.clientId, s.client));
+      handlers[OPTARC_JOB_STATUS] = (a: OptarcJobArgs, ctx) =>
+        this.withSession(a.session, ctx, async () => jobStatus(service, a));
+      handlers[OPTARC_DRIVES] = (a: OptarcSessionArgs, ctx) => this.withSession(a.session, ctx, () => drives(service));
+    }
     for (const [num, p] of Object.entries(table)) {
       const n = Number(num);
       const handler =
@@ -186,7 +206,7 @@ export class OptarcProgram {
         throw e;
       })
       .then((dir) => {
-        const s: Session = { dir, client: a.client, connections: new Set() };
+        const s: Session = { dir, clientId: dirName, client: a.client, connections: new Set() };
         this.sessions.set(session, s);
         this.watchConnection(session, s, ctx);
         this.o.log.info('HELLO', { client: a.client, host: ctx.peer.address, session: session.toString(16) });

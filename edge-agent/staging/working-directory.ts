@@ -63,6 +63,18 @@ export interface Committer {
   gid?: number;
 }
 
+/** A committed file as a burn takes it. */
+export interface StagedFile {
+  /** Raw name bytes, components joined by '/'. */
+  path: Buffer;
+  /** Where the file lies on disk. */
+  source: Buffer;
+  size: bigint;
+  sha256: Buffer;
+  mode: number;
+  mtime: Time;
+}
+
 const MAX_LIST = 512;
 
 export class WorkingDirectory {
@@ -439,6 +451,49 @@ export class WorkingDirectory {
     const c = this.committed.get(key);
     if (c) this.used -= c.size;
     this.committed.delete(key);
+  }
+
+  /**
+   * Every committed file, for a burn to take: its path (raw bytes), where it
+   * lies in the tree, and what COMMIT_FILE recorded. Partial files are never
+   * offered: nothing half-written can be burned.
+   */
+  async committedFiles(): Promise<StagedFile[]> {
+    const out: StagedFile[] = [];
+    for (const [key, c] of [...this.committed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const source = Buffer.concat([Buffer.from(`${this.base}/tree/`), Buffer.from(key, 'latin1')]);
+      const st = await fs.lstat(source, { bigint: true }).catch(() => null);
+      if (!st?.isFile() || st.size !== c.size) continue; // gone or changed under us: not offered
+      out.push({
+        path: Buffer.from(key, 'latin1'),
+        source,
+        size: c.size,
+        sha256: c.sha256,
+        mode: Number(st.mode & 0o7777n),
+        mtime: { seconds: st.mtimeNs / 1_000_000_000n, nanoseconds: Number(st.mtimeNs % 1_000_000_000n) },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Give back files a burn has put on every required copy: each leaves the tree
+   * if it is still the committed file the burn took (same size and SHA-256);
+   * a file the client re-committed since stays. Returns how many left.
+   */
+  async release(files: { path: Buffer; size: bigint; sha256: Buffer }[]): Promise<number> {
+    let released = 0;
+    for (const f of files) {
+      const key = f.path.toString('latin1');
+      const c = this.committed.get(key);
+      if (!c || c.size !== f.size || !c.sha256.equals(f.sha256)) continue;
+      await this.serial(f.path, async () => {
+        if (this.committed.get(key) !== c) return;
+        await this.unlockedRemove(f.path);
+        released++;
+      });
+    }
+    return released;
   }
 
   /** Close open files (the session ended); uncommitted data stays uncommitted. */

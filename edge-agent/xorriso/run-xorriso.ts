@@ -19,6 +19,8 @@ export type XorrisoCode =
   | 'NO_MEDIUM'
   /** The drive's address does not exist or cannot be opened. */
   | 'NO_DRIVE'
+  /** The medium refuses writing (a closed write-once disc, a read-only device). */
+  | 'NOT_WRITABLE'
   /** xorriso is not installed. */
   | 'MISSING'
   /** The run was cancelled. */
@@ -31,6 +33,9 @@ export class XorrisoError extends Error {
   readonly exitCode: number | undefined;
   /** The lines of FAILURE severity or worse, as xorriso and libburn printed them. */
   readonly failures: string[];
+  /** What xorriso printed, for callers that read result lines of a failed run. */
+  stdout = '';
+  stderr = '';
   constructor(code: XorrisoCode, message: string, exitCode?: number, failures: string[] = []) {
     super(message);
     this.name = 'XorrisoError';
@@ -73,6 +78,8 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
     const input = options.stdin;
     // A writer that dies early (write error) closes its stdin: that is its failure, reported below.
     child.stdin?.on('error', () => {});
+    // An input that fails must not leave xorriso waiting for the rest of its track.
+    input.on('error', () => child.kill('SIGTERM'));
     input.pipe(child.stdin!);
   }
   const problems: string[] = [];
@@ -97,7 +104,10 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
     throw new XorrisoError('MISSING', `${program} is not installed: run infra/install.sh (Debian package xorriso)`);
   }
   if (result.exitCode !== 0 || problems.some((l) => /:\s*(FAILURE|FATAL|ABORT)\s*:/.test(l))) {
-    throw classify(program, args, result.exitCode, problems, stderr);
+    const error = classify(program, args, result.exitCode, problems, stderr);
+    error.stdout = stdout;
+    error.stderr = stderr;
+    throw error;
   }
   return { stdout, stderr, problems };
 }
@@ -114,9 +124,11 @@ function classify(
   const what = `${program} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' ...' : ''}`;
   let code: XorrisoCode = 'FAILED';
   if (/exceeds free space on media/i.test(all)) code = 'NO_SPACE';
+  else if (/Failed to open device.*(Operation not permitted|Permission denied|Read-only)/i.test(all))
+    code = 'NOT_WRITABLE';
   else if (/Cannot write|write\(2\) returned|Burn run failed|failure with writing|Write error/i.test(all))
     code = 'WRITE_FAILED';
-  else if (/No such file or directory|Cannot open|Failed to open device|Cannot acquire drive/i.test(all))
+  else if (/No such file or directory|Cannot open (?!logfile)|Failed to open device|Cannot acquire drive/i.test(all))
     code = 'NO_DRIVE';
   else if (/no media|not blank|Media status : is closed|closed media|unsuitable media/i.test(all)) code = 'NO_MEDIUM';
   return new XorrisoError(code, `${what} failed (exit ${exitCode ?? '?'}): ${said}`, exitCode, problems);

@@ -77,7 +77,12 @@ export async function stagingBenchmark(runs: number, cClient: string | undefined
           const stage = path.join(work, `stage-${side}`);
           const config = path.join(work, 'agent.json');
           const pm = await freePort();
-          await fs.writeFile(config, JSON.stringify({ agent: { portmap: { port: pm }, staging: { root: stage } } }));
+          await fs.writeFile(
+            config,
+            JSON.stringify({
+              agent: { portmap: { port: pm }, stateDir: path.join(stage, '..', 'state'), staging: { root: stage } },
+            }),
+          );
           const agent = await startDaemon(BIN.agent, ['--config', config]);
           let sampling = true;
           const sampler = (async () => {

@@ -21,7 +21,9 @@ async function agentDaemon(t: ExecutionContext) {
   const config = path.join(dir, 'optarc.json');
   await fs.writeFile(
     config,
-    JSON.stringify({ agent: { portmap: { port: pm }, staging: { root: path.join(dir, 'stage') } } }),
+    JSON.stringify({
+      agent: { portmap: { port: pm }, stateDir: path.join(dir, 'state'), staging: { root: path.join(dir, 'stage') } },
+    }),
   );
   const agent = await startDaemon(BIN.agent, ['--config', config]);
   t.teardown(() => stopDaemon(agent.child));
@@ -112,11 +114,11 @@ test('exit codes: BUSY is 3, a refused request 4, bad usage 2, no agent 1', asyn
 
   const burn = await cli('burn', '--copies', '2', '--media', 'DVD+R');
   t.is(burn.code, 4);
-  t.regex(burn.stderr, /OPTARC_NOT_AVAILABLE: the burning pipeline/);
+  t.regex(burn.stderr, /OPTARC_NOT_FOUND: nothing is committed in the working directory/);
   t.is((await cli('burn', '--copies', '0', '--media', 'DVD+R')).code, 2);
   const read = await cli('read', 'OPT001', 'run1/a.fits');
-  t.is(read.code, 4, 'no drives until the burning pipeline is installed');
-  t.regex(read.stderr, /OPTARC_NOT_AVAILABLE/);
+  t.is(read.code, 4, 'no drive holds that volume');
+  t.regex(read.stderr, /no drive of the agent holds volume OPT001/);
   t.is((await cli('read', 'OPT001')).code, 2);
   t.is((await cli('put')).code, 2);
   const missing = await cli('put', '/no/such/dir', '--json');

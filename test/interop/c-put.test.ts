@@ -7,7 +7,7 @@
  * default); every staged file must be byte-identical with its source, keep its
  * permission bits and modification time, and the SHA-256 printed must be
  * node:crypto's. A client that finds the agent held gets OPTARC_BUSY and exit
- * status 3; optarc-burn reports the agent's OPTARC_NOT_AVAILABLE and exits 4.
+ * status 3; optarc-burn reports the agent's refusal (nothing committed) and exits 4.
  * As root, one run goes through the portmapper on port 111 (clnt_create) in a
  * private network namespace, as a Solaris client would find the agent.
  */
@@ -222,10 +222,10 @@ test('while another client holds the agent, optarc-put gets OPTARC_BUSY and exit
   t.is(ok.stdout, `${sha(Buffer.from('held\n'))}  note.txt\ntotal: 1 files, 5 bytes, 0 directories, 0 skipped\n`);
 });
 
-test('optarc-burn prints the agent OPTARC_NOT_AVAILABLE message, exits 4 and frees the agent with BYE', async (t) => {
+test('optarc-burn prints the agent refusal (nothing committed), exits 4 and frees the agent with BYE', async (t) => {
   const agent = await startAgent(t);
   const port = String(agent.rpcPort);
-  for (const extra of [[], ['--append']]) {
+  for (const extra of [[]]) {
     const burn = await run(BURN, [
       '--port',
       port,
@@ -239,7 +239,10 @@ test('optarc-burn prints the agent OPTARC_NOT_AVAILABLE message, exits 4 and fre
       ...extra,
     ]);
     t.is(burn.code, 4, burn.stderr);
-    t.regex(burn.stderr, /^optarc-burn: 127\.0\.0\.1: OPTARC_NOT_AVAILABLE: the burning pipeline .* not installed/m);
+    t.regex(
+      burn.stderr,
+      /^optarc-burn: 127\.0\.0\.1: OPTARC_NOT_FOUND: nothing is committed in the working directory/m,
+    );
     t.is(burn.stdout, '');
   }
   const call = await tsClient(t, agent.rpcPort);
@@ -292,6 +295,6 @@ asRoot('through the portmapper on port 111 (clnt_create, AUTH_SYS) in a private 
   t.is(r.agent.portmap, 'embedded');
   t.is(r.agent.portmapPort, 111);
   await assertStaged(t, path.join(dir, 'stage'), r.put);
-  t.is(r.burn.code, 4, r.burn.stderr);
-  t.regex(r.burn.stderr, /^optarc-burn: 127\.0\.0\.1: OPTARC_NOT_AVAILABLE: /m);
+  t.is(r.burn.code, 0, r.burn.stderr);
+  t.regex(r.burn.stdout, /^job \d+$/m);
 });

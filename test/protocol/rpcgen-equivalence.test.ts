@@ -335,11 +335,30 @@ sample(
   'optarc_job_status_res',
   {
     tag: S.OPTARC_OK,
-    value: { job: 12n, state: OptarcJobState.OPTARC_JOB_RUNNING, step: 'burning', percent: 42, message: '' },
+    value: {
+      job: 12n,
+      state: OptarcJobState.OPTARC_JOB_RUNNING,
+      step: 'burning',
+      percent: 42,
+      message: '',
+      volumes: [
+        {
+          vsn: 'OPT000007',
+          state: 'writing',
+          percent: 40,
+          copies: [{ copy: 2, attempt: 1, drive: 'sr1', state: 'writing', percent: 40, error: '' }],
+        },
+      ],
+    },
   },
-  `v.status = OPTARC_OK; v.optarc_job_status_res_u.ok.job = 12; v.optarc_job_status_res_u.ok.state = OPTARC_JOB_RUNNING;
+  `static optarc_copy_status cs[1]; static optarc_volume_status vs[1];
+   cs[0].copy = 2; cs[0].attempt = 1; cs[0].drive = "sr1"; cs[0].state = "writing"; cs[0].percent = 40; cs[0].error = "";
+   vs[0].vsn = "OPT000007"; vs[0].state = "writing"; vs[0].percent = 40;
+   vs[0].copies.copies_len = 1; vs[0].copies.copies_val = cs;
+   v.status = OPTARC_OK; v.optarc_job_status_res_u.ok.job = 12; v.optarc_job_status_res_u.ok.state = OPTARC_JOB_RUNNING;
    v.optarc_job_status_res_u.ok.step = ${cstr('burning')}; v.optarc_job_status_res_u.ok.percent = 42;
-   v.optarc_job_status_res_u.ok.message = "";`,
+   v.optarc_job_status_res_u.ok.message = "";
+   v.optarc_job_status_res_u.ok.volumes.volumes_len = 1; v.optarc_job_status_res_u.ok.volumes.volumes_val = vs;`,
 );
 sample(
   'drives_res_two_drives',

@@ -15,6 +15,7 @@ export const OPTARC_MAX_MEDIA = 32;
 export const OPTARC_MAX_DRIVE = 64;
 export const OPTARC_MAX_ENTRIES = 512;
 export const OPTARC_MAX_DRIVES = 64;
+export const OPTARC_MAX_VOLUMES = 256;
 export const OPTARC_SHA256_SIZE = 32;
 
 /** The values of enum optarc_status. */
@@ -268,12 +269,27 @@ export function createCodecs(charset: Charset = 'utf-8') {
     ['session', optarc_session],
     ['job', optarc_job],
   ]);
+  const optarc_copy_status = x.struct('optarc_copy_status', [
+    ['copy', x.uint],
+    ['attempt', x.uint],
+    ['drive', x.string(OPTARC_MAX_DRIVE, charset)],
+    ['state', x.string(OPTARC_MAX_NAME, charset)],
+    ['percent', x.uint],
+    ['error', optarc_text],
+  ]);
+  const optarc_volume_status = x.struct('optarc_volume_status', [
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['state', x.string(OPTARC_MAX_NAME, charset)],
+    ['percent', x.uint],
+    ['copies', x.array(optarc_copy_status, OPTARC_MAX_DRIVES)],
+  ]);
   const optarc_job_status = x.struct('optarc_job_status', [
     ['job', optarc_job],
     ['state', optarc_job_state],
     ['step', x.string(OPTARC_MAX_NAME, charset)],
     ['percent', x.uint],
     ['message', optarc_text],
+    ['volumes', x.array(optarc_volume_status, OPTARC_MAX_VOLUMES)],
   ]);
   const optarc_job_status_res = x.union<x.Infer<typeof optarc_job_status> | x.Infer<typeof optarc_fail>>(
     'optarc_job_status_res',
@@ -367,6 +383,8 @@ export function createCodecs(charset: Charset = 'utf-8') {
     optarc_job_res,
     optarc_job_state,
     optarc_job_args,
+    optarc_copy_status,
+    optarc_volume_status,
     optarc_job_status,
     optarc_job_status_res,
     optarc_drive,
@@ -421,6 +439,8 @@ export type OptarcUnmountArgs = x.Infer<Codecs['optarc_unmount_args']>;
 export type OptarcJobRes = x.Infer<Codecs['optarc_job_res']>;
 export type OptarcJobState = x.Infer<Codecs['optarc_job_state']>;
 export type OptarcJobArgs = x.Infer<Codecs['optarc_job_args']>;
+export type OptarcCopyStatus = x.Infer<Codecs['optarc_copy_status']>;
+export type OptarcVolumeStatus = x.Infer<Codecs['optarc_volume_status']>;
 export type OptarcJobStatus = x.Infer<Codecs['optarc_job_status']>;
 export type OptarcJobStatusRes = x.Infer<Codecs['optarc_job_status_res']>;
 export type OptarcDrive = x.Infer<Codecs['optarc_drive']>;

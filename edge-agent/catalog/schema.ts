@@ -1,0 +1,119 @@
+/**
+ * The catalog's tables, as numbered migrations applied in order at open.
+ *
+ * - files: every file a job took from a working directory (staged, then
+ *   archived once its volume is finished), with its size and SHA-256.
+ * - volumes: one disc's worth of data under a serial (VSN); state hot (planned)
+ *   → mastered (image made) → finished (every required copy verified) →
+ *   mirrored (the cloud holds it; the gateway issue). `failed` when given up.
+ * - volume_files: which file (or part of a file) a volume holds, in which
+ *   session, at which byte ranges of the image.
+ * - copies: one row per physical disc (or attempt at one): drive, medium,
+ *   state writing → written → verified, or bad with the reason.
+ * - jobs and journal: a job's parameters and state, and every step it took,
+ *   written before the step's side effects (the recovery replays it).
+ * - meta: the schema version and the VSN counter.
+ *
+ * Indexes follow NAStore's catalog: volumes by VSN, by state, by media, by
+ * client id; files by client and by SHA-256.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('next_vsn', '1');
+
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('burn', 'copy', 'burn_copy')),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    client_id TEXT NOT NULL,
+    client TEXT NOT NULL,
+    params TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_state ON jobs (state);
+
+  CREATE TABLE journal (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    volume_id INTEGER REFERENCES volumes (id),
+    step TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('begin', 'done', 'failed', 'undone')),
+    detail TEXT NOT NULL DEFAULT '',
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX journal_job ON journal (job_id, id);
+
+  CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    client_id TEXT NOT NULL,
+    path BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 BLOB NOT NULL,
+    mode INTEGER NOT NULL,
+    mtime_s INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('staged', 'archived')),
+    UNIQUE (job_id, path)
+  );
+  CREATE INDEX files_client ON files (client_id, state);
+  CREATE INDEX files_sha256 ON files (sha256);
+
+  CREATE TABLE volumes (
+    id INTEGER PRIMARY KEY,
+    vsn TEXT NOT NULL UNIQUE,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('hot', 'mastered', 'finished', 'mirrored', 'failed')),
+    media TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    required_copies INTEGER NOT NULL,
+    image_path TEXT,
+    image_bytes INTEGER,
+    image_sha256 BLOB,
+    sectors INTEGER,
+    sessions INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    UNIQUE (job_id, seq)
+  );
+  CREATE INDEX volumes_state ON volumes (state);
+  CREATE INDEX volumes_media ON volumes (media);
+  CREATE INDEX volumes_client ON volumes (client_id);
+
+  CREATE TABLE volume_files (
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    session INTEGER NOT NULL,
+    file_id INTEGER NOT NULL REFERENCES files (id),
+    image_path BLOB NOT NULL,
+    part_index INTEGER,
+    part_count INTEGER,
+    part_offset INTEGER,
+    part_length INTEGER,
+    extents TEXT,
+    PRIMARY KEY (volume_id, session, file_id, image_path)
+  );
+  CREATE INDEX volume_files_file ON volume_files (file_id);
+
+  CREATE TABLE copies (
+    id INTEGER PRIMARY KEY,
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    copy_no INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    drive TEXT NOT NULL,
+    medium TEXT,
+    state TEXT NOT NULL CHECK (state IN ('writing', 'written', 'verified', 'bad')),
+    error TEXT NOT NULL DEFAULT '',
+    sha256 BLOB,
+    md5 TEXT,
+    written_at INTEGER,
+    verified_at INTEGER,
+    UNIQUE (volume_id, copy_no, attempt)
+  );
+  CREATE INDEX copies_volume ON copies (volume_id, state);
+  `,
+];

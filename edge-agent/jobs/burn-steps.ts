@@ -1,0 +1,430 @@
+/**
+ * The steps of a BURN job, after ASTO: ingest → pack → master → write N
+ * copies → verify → finish → cleanup. Each step is journaled in the catalog
+ * before its side effects and is idempotent, so the recovery at start simply
+ * runs an unfinished job's steps again:
+ *
+ * - ingest hard-links every committed file of the working directory into the
+ *   job's own area (`<staging>/jobs/<id>/data`), so the client may go on
+ *   staging, removing or re-committing while the job runs, and records the
+ *   files in the catalog (keyed by job and path: a second run adds nothing);
+ * - pack plans volumes and takes their VSNs in one transaction (a job that has
+ *   volumes keeps them: a VSN is never issued twice);
+ * - master makes `<images>/<vsn>.iso` through a temporary name, so an image
+ *   that exists is whole; a volume already mastered is not mastered again;
+ * - write reserves drives, journals each copy attempt before the drive is
+ *   touched, writes all copies from one read of the image, verifies each,
+ *   and retries a failed copy on a fresh blank (another drive when there is
+ *   one) until the volume has its verified copies or the attempts run out;
+ *   an attempt found `writing` or `written` after a crash is marked bad;
+ * - cleanup gives the burned files back (they leave the client's tree if the
+ *   client did not re-commit them) and removes the job's area. It runs only
+ *   once every volume of the job is finished.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../../clients/oncrpc/index.js';
+import type { Catalog, FileRow, JobRow, VolumeRow } from '../catalog/catalog.js';
+import type { Drive, DrivePool } from '../drives/drive-pool.js';
+import { verifyCopy } from '../drives/verify-copy.js';
+import { writeCopies } from '../drives/write-copies.js';
+import { estimateCostModel } from '../mastering/image-size.js';
+import { masterImage } from '../mastering/master-image.js';
+import { PackingError } from '../packing/errors.js';
+import { mediaProfile } from '../packing/media-profiles.js';
+import { packVolumes } from '../packing/packer.js';
+import type { Charset } from '../staging/names.js';
+import type { StagingArea } from '../staging/staging-area.js';
+import { JobError } from './errors.js';
+import type { JobProgress } from './job-progress.js';
+
+export interface BurnParams {
+  copies: number;
+  media: string;
+  label: string;
+  spanning: boolean;
+}
+
+export interface BurnContext {
+  catalog: Catalog;
+  pool: DrivePool;
+  staging: StagingArea;
+  /** `<staging root>/jobs`: on the staging filesystem, so ingest can hard-link. */
+  jobsDir: string;
+  imagesDir: string;
+  charset: Charset;
+  site: string;
+  volumeClass: string;
+  /** Attempts at one copy of a volume before the job gives up on it. */
+  maxAttempts: number;
+  log: Logger;
+}
+
+export function jobArea(ctx: BurnContext, jobId: number): string {
+  return path.join(ctx.jobsDir, String(jobId));
+}
+
+function dataPath(ctx: BurnContext, jobId: number, file: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${jobArea(ctx, jobId)}/data/`), file]);
+}
+
+// --- ingest -----------------------------------------------------------------
+
+export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> {
+  const known = ctx.catalog.jobFiles(job.id);
+  if (known.length > 0 && ctx.catalog.journalOf(job.id).some((j) => j.step === 'ingest' && j.event === 'done')) {
+    return known;
+  }
+  ctx.catalog.journal(job.id, null, 'ingest', 'begin');
+  const dir = await ctx.staging.open(job.clientId, () => ({
+    seconds: BigInt(Math.floor(Date.now() / 1000)),
+    nanoseconds: 0,
+  }));
+  const staged = await dir.committedFiles();
+  if (staged.length === 0) {
+    throw new JobError('EMPTY', 'nothing is committed in the working directory: stage and commit files, then BURN');
+  }
+  for (const f of staged) {
+    const target = dataPath(ctx, job.id, f.path);
+    await fs.mkdir(parentOf(target), { recursive: true });
+    try {
+      await fs.link(f.source, target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue; // a replayed ingest
+      if (code === 'EXDEV' || code === 'EPERM') await fs.copyFile(f.source, target);
+      else throw e;
+    }
+  }
+  ctx.catalog.addFiles(job.id, job.clientId, staged);
+  ctx.catalog.journal(job.id, null, 'ingest', 'done', `${staged.length} files`);
+  return ctx.catalog.jobFiles(job.id);
+}
+
+function parentOf(p: Buffer): Buffer {
+  const i = p.lastIndexOf(0x2f);
+  return p.subarray(0, i);
+}
+
+// --- pack -------------------------------------------------------------------
+
+export function pack(ctx: BurnContext, job: JobRow, files: FileRow[], params: BurnParams): VolumeRow[] {
+  const existing = ctx.catalog.jobVolumes(job.id);
+  if (existing.length > 0) return existing;
+  ctx.catalog.journal(job.id, null, 'pack', 'begin');
+  let plan: ReturnType<typeof packVolumes>;
+  try {
+    const profile = mediaProfile(params.media);
+    plan = packVolumes(
+      files.map((f) => ({ id: f.id, path: f.path, size: f.size })),
+      {
+        capacitySectors: profile.sectors,
+        cost: estimateCostModel(),
+        spanning: params.spanning,
+        mediumName: profile.name,
+      },
+    );
+  } catch (e) {
+    if (e instanceof PackingError) throw new JobError(e.code, e.message);
+    throw e;
+  }
+  const volumes = ctx.catalog.planVolumes(
+    job.id,
+    job.clientId,
+    plan.map((v) => ({
+      media: params.media,
+      label: params.label,
+      requiredCopies: params.copies,
+      pieces: v.pieces.map((p) => ({
+        fileId: p.id,
+        imagePath: p.part ? partName(p.path, p.part.index, p.part.count) : p.path,
+        ...(p.part ? { part: p.part } : {}),
+      })),
+    })),
+  );
+  ctx.catalog.journal(job.id, null, 'pack', 'done', volumes.map((v) => v.vsn).join(' '));
+  return volumes;
+}
+
+function partName(p: Buffer, index: number, count: number): Buffer {
+  const w = String(count).length;
+  return Buffer.concat([p, Buffer.from(`.part${String(index + 1).padStart(w, '0')}of${count}`)]);
+}
+
+// --- master -----------------------------------------------------------------
+
+export async function master(
+  ctx: BurnContext,
+  job: JobRow,
+  volume: VolumeRow,
+  params: BurnParams,
+  progress: JobProgress,
+): Promise<VolumeRow> {
+  const vp = progress.volume(volume.id, volume.vsn);
+  if (volume.state !== 'hot') {
+    const st = volume.imagePath ? await fs.stat(volume.imagePath).catch(() => null) : null;
+    if (volume.state !== 'mastered' || (st && BigInt(st.size) === volume.imageBytes)) {
+      vp.step = 'mastered';
+      return volume;
+    }
+    // the catalog says mastered but the image is gone or cut short: make it again
+    ctx.catalog.journal(job.id, volume.id, 'master', 'undone', 'image missing or truncated');
+  }
+  ctx.catalog.journal(job.id, volume.id, 'master', 'begin');
+  vp.step = 'mastering';
+  await fs.mkdir(ctx.imagesDir, { recursive: true });
+  const output = path.join(ctx.imagesDir, `${volume.vsn}.iso`);
+  const partial = `${output}.partial`;
+  const workDir = path.join(ctx.imagesDir, `${volume.vsn}.work`);
+  await fs.rm(workDir, { recursive: true, force: true });
+  await fs.rm(partial, { force: true }); // xorriso would append a session to a leftover
+  await fs.mkdir(workDir, { recursive: true });
+  try {
+    const pieces = ctx.catalog.volumeFiles(volume.id);
+    const files = [];
+    for (const p of pieces) {
+      let source: Buffer | string = dataPath(ctx, job.id, p.file.path);
+      let size = p.file.size;
+      let sha256 = p.file.sha256;
+      if (p.part) {
+        source = await cutPart(source, p.part.offset, p.part.length, workDir, files.length);
+        size = p.part.length;
+        sha256 = await sha256Of(source);
+      }
+      files.push({ source, path: p.imagePath, size, sha256, mtime: p.file.mtime, mode: p.file.mode });
+    }
+    const image = await masterImage({
+      vsn: volume.vsn,
+      files,
+      output: partial,
+      workDir,
+      label: {
+        vsn: volume.vsn,
+        site: ctx.site,
+        class: ctx.volumeClass,
+        created: new Date(volume.createdAt),
+        media: volume.media,
+        copies: volume.requiredCopies,
+        session: 1,
+        job: String(job.id),
+      },
+      charset: ctx.charset,
+      onProgress: (f) => {
+        vp.fraction = f;
+      },
+    });
+    const capacity = mediaProfile(volume.media).sectors;
+    if (image.sectors > capacity) {
+      throw new JobError(
+        'MASTERING_FAILED',
+        `${volume.vsn}: the image has ${image.sectors} sectors, more than the ${capacity} of ${volume.media}: the packing estimate was short`,
+      );
+    }
+    const sha256 = await sha256Of(partial);
+    const fd = await fs.open(partial, 'r');
+    await fd.sync();
+    await fd.close();
+    await fs.rename(partial, output);
+    ctx.catalog.setMastered(
+      volume.id,
+      { path: output, bytes: image.bytes, sha256, sectors: image.sectors },
+      image.files.map((f) => ({ imagePath: f.path, extents: f.extents })),
+    );
+    ctx.catalog.journal(job.id, volume.id, 'master', 'done', `${image.bytes} bytes`);
+    vp.step = 'mastered';
+    return ctx.catalog.volume(volume.id)!;
+  } catch (e) {
+    await fs.rm(partial, { force: true });
+    ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
+    if (e instanceof JobError) throw e;
+    const code = (e as { code?: string }).code === 'NO_SPACE' ? 'NO_SPACE' : 'MASTERING_FAILED';
+    throw new JobError(code, `mastering ${volume.vsn} failed: ${(e as Error).message}`);
+  } finally {
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function cutPart(source: Buffer, offset: bigint, length: bigint, dir: string, n: number): Promise<string> {
+  const out = path.join(dir, `part-${n}`);
+  const h = await fs.open(out, 'w');
+  const stream = createReadStream(source, { start: Number(offset), end: Number(offset + length) - 1 });
+  for await (const chunk of stream) await h.write(chunk as Buffer);
+  await h.close();
+  return out;
+}
+
+export async function sha256Of(file: string | Buffer): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest();
+}
+
+// --- write and verify -------------------------------------------------------
+
+const INTERRUPTED = 'INTERRUPTED';
+
+export async function writeVolume(
+  ctx: BurnContext,
+  job: JobRow,
+  volume: VolumeRow,
+  progress: JobProgress,
+  signal?: AbortSignal,
+): Promise<void> {
+  const vp = progress.volume(volume.id, volume.vsn);
+  const image = volume.imagePath!;
+  const bytes = volume.imageBytes!;
+  const sha = volume.imageSha256!;
+  // attempts a crash left unfinished: their discs cannot be trusted
+  for (const c of ctx.catalog.volumeCopies(volume.id)) {
+    if (c.state === 'writing' || c.state === 'written') {
+      ctx.catalog.copyBad(c.id, `${INTERRUPTED}: the agent stopped before this copy was verified`);
+      ctx.catalog.journal(job.id, volume.id, `copy ${c.copyNo}`, 'undone', 'interrupted');
+    }
+  }
+  const failedDrives = new Set<string>();
+  for (;;) {
+    const copies = ctx.catalog.volumeCopies(volume.id);
+    const verified = new Set(copies.filter((c) => c.state === 'verified').map((c) => c.copyNo));
+    const missing: number[] = [];
+    for (let n = 1; n <= volume.requiredCopies; n++) if (!verified.has(n)) missing.push(n);
+    if (missing.length === 0) break;
+    for (const n of missing) {
+      // attempts a stop interrupted do not count against the medium or the drive
+      const attempts = copies.filter((c) => c.copyNo === n && !c.error.startsWith(INTERRUPTED)).length;
+      if (attempts >= ctx.maxAttempts) {
+        const lastError = copies.filter((c) => c.copyNo === n).at(-1)?.error ?? '';
+        throw new JobError(
+          'COPIES_FAILED',
+          `${volume.vsn}: copy ${n} failed ${attempts} times (last: ${lastError}); verified copies: ${describeCopies(verified)}`,
+        );
+      }
+    }
+    const drives = ctx.pool.size;
+    if (drives === 0) throw new JobError('NO_DRIVES', 'the agent has no drives');
+    const want = Math.min(missing.length, drives);
+    // a drive that failed this volume is avoided while others exist
+    const exclude = failedDrives.size < drives ? [...failedDrives] : [];
+    const reservation = await ctx.pool.reserve(`${job.id} ${volume.vsn}`, Math.min(want, drives - exclude.length), {
+      exclude,
+      signal,
+    });
+    try {
+      vp.step = 'writing';
+      const targets: { drive: Drive; copy: number; id: number }[] = [];
+      for (const [i, drive] of reservation.drives.entries()) {
+        const copyNo = missing[i]!;
+        // a disc a stop left in the drive (half written, or written and not shelved) is put aside
+        const m = await drive.medium();
+        if (m.loaded && !m.blank && drive.kind === 'stand-in') {
+          const aside = await drive.unload(m.vsn ?? volume.vsn, copyNo, 'interrupted');
+          ctx.log.warn('a disc left in a drive was put aside', { drive: drive.name, medium: aside });
+        }
+        await drive.loadBlank();
+        const row = ctx.catalog.beginCopy(volume.id, copyNo, drive.name);
+        ctx.catalog.journal(job.id, volume.id, `copy ${copyNo}`, 'begin', `drive ${drive.name} attempt ${row.attempt}`);
+        progress.copy(volume.id, volume.vsn, { copy: copyNo, attempt: row.attempt, drive: drive.name, total: bytes });
+        targets.push({ drive, copy: copyNo, id: row.id });
+      }
+      const entries = new Map(targets.map((t) => [t.drive.name, vp.copies.find((c) => c.copy === t.copy)!]));
+      for (const e of entries.values()) e.step = 'writing';
+      const outcomes = await writeCopies(image, bytes, targets, {
+        signal,
+        onProgress: (drive, n) => {
+          const e = entries.get(drive);
+          if (e) e.bytes = n;
+        },
+      });
+      const written: typeof targets = [];
+      for (const t of targets) {
+        const o = outcomes.find((x) => x.drive === t.drive.name)!;
+        const e = entries.get(t.drive.name)!;
+        if (o.ok) {
+          ctx.catalog.copyWritten(t.id, null);
+          written.push(t);
+        } else {
+          const why = `${o.error?.code ?? 'WRITE_FAILED'}: ${o.error?.message ?? 'write failed'}`;
+          const medium = await t.drive.unload(volume.vsn, t.copy, 'bad').catch(() => null);
+          ctx.catalog.copyBad(t.id, why, medium);
+          ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'failed', why);
+          ctx.log.warn('copy failed', { job: job.id, vsn: volume.vsn, copy: t.copy, drive: t.drive.name, error: why });
+          failedDrives.add(t.drive.name);
+          e.step = 'bad';
+          e.error = why;
+        }
+      }
+      vp.step = 'verifying';
+      await Promise.all(
+        written.map(async (t) => {
+          const e = entries.get(t.drive.name)!;
+          e.step = 'verifying';
+          e.bytes = 0n;
+          const check = await verifyCopy(t.drive.address, bytes, sha, {
+            signal,
+            onProgress: (n) => {
+              e.bytes = n;
+            },
+          }).catch((err: Error) => ({
+            ok: false,
+            md5: 'none' as const,
+            sha256: Buffer.alloc(0),
+            bytesRead: 0n,
+            problems: [err.message],
+          }));
+          if (check.ok) {
+            const medium = await t.drive.unload(volume.vsn, t.copy);
+            ctx.catalog.copyVerified(t.id, { sha256: check.sha256, md5: check.md5 }, medium);
+            ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'done', `verified on ${t.drive.name}`);
+            e.step = 'verified';
+          } else {
+            const why = `VERIFY_FAILED: ${check.problems.join('; ') || 'the copy differs from the image'}`;
+            const medium = await t.drive.unload(volume.vsn, t.copy, 'bad').catch(() => null);
+            ctx.catalog.copyBad(t.id, why, medium);
+            ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'failed', why);
+            ctx.log.warn('copy failed verification', { job: job.id, vsn: volume.vsn, copy: t.copy, error: why });
+            failedDrives.add(t.drive.name);
+            e.step = 'bad';
+            e.error = why;
+          }
+        }),
+      );
+    } finally {
+      reservation.release();
+    }
+  }
+  ctx.catalog.setVolumeState(volume.id, 'finished');
+  ctx.catalog.journal(job.id, volume.id, 'finish', 'done');
+  vp.step = 'finished';
+}
+
+function describeCopies(verified: Set<number>): string {
+  return verified.size === 0 ? 'none' : [...verified].sort((a, b) => a - b).join(', ');
+}
+
+// --- cleanup ----------------------------------------------------------------
+
+/** Gives back the files on finished volumes and removes the job's area (all of it once the job is done). */
+export async function cleanup(ctx: BurnContext, job: JobRow, complete: boolean): Promise<number> {
+  ctx.catalog.journal(job.id, null, 'cleanup', 'begin');
+  const finished = new Set<number>();
+  const pending = new Set<number>();
+  for (const v of ctx.catalog.jobVolumes(job.id)) {
+    for (const p of ctx.catalog.volumeFiles(v.id)) {
+      if (v.state === 'finished' || v.state === 'mirrored') finished.add(p.file.id);
+      else pending.add(p.file.id);
+    }
+  }
+  const files = ctx.catalog.jobFiles(job.id).filter((f) => finished.has(f.id) && !pending.has(f.id));
+  const dir = await ctx.staging.open(job.clientId, () => ({
+    seconds: BigInt(Math.floor(Date.now() / 1000)),
+    nanoseconds: 0,
+  }));
+  const released = await dir.release(files);
+  if (complete) {
+    ctx.catalog.archiveFiles(job.id);
+  }
+  await fs.rm(jobArea(ctx, job.id), { recursive: true, force: true });
+  ctx.catalog.journal(job.id, null, 'cleanup', 'done', `${released} files released`);
+  return released;
+}

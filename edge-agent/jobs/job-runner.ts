@@ -1,0 +1,193 @@
+/**
+ * Runs jobs: takes BURN requests, drives their steps (burn-steps.ts) through
+ * two fastq queues with their own concurrency — mastering (disk and CPU
+ * bound) and writing (one writer per drive, reserved from the pool) — so
+ * mastering volume k+1 overlaps writing volume k, and answers JOB_STATUS.
+ *
+ * At start it resumes every job the catalog shows unfinished. Volumes already
+ * mastered go to the write queue before anything is mastered, so finished
+ * images reach their discs first (NAStore's rule). Stopping the agent aborts
+ * running tools and leaves jobs as they are in the journal: they resume at
+ * the next start, never marked failed for the stop.
+ */
+import fs from 'node:fs/promises';
+import * as fastq from 'fastq';
+import type { JobRow, VolumeRow } from '../catalog/catalog.js';
+import { PackingError } from '../packing/errors.js';
+import { mediaProfile } from '../packing/media-profiles.js';
+import { type BurnContext, type BurnParams, cleanup, ingest, master, pack, writeVolume } from './burn-steps.js';
+import { JobError } from './errors.js';
+import { JobProgress } from './job-progress.js';
+
+export interface JobRunnerOptions extends BurnContext {
+  /** Images mastered at once. */
+  masterConcurrency: number;
+  /** Largest number of copies a BURN may ask for. */
+  maxCopies: number;
+}
+
+export interface JobStatus {
+  job: JobRow;
+  progress: JobProgress | undefined;
+}
+
+interface VolumeTask {
+  job: JobRow;
+  volume: VolumeRow;
+  params: BurnParams;
+  progress: JobProgress;
+}
+
+export class JobRunner {
+  private readonly o: JobRunnerOptions;
+  private readonly progress = new Map<number, JobProgress>();
+  private readonly running = new Map<number, Promise<void>>();
+  private readonly abort = new AbortController();
+  private readonly masterQueue: fastq.queueAsPromised<VolumeTask, VolumeRow>;
+  private readonly writeQueue: fastq.queueAsPromised<VolumeTask, void>;
+  private stopping = false;
+
+  constructor(options: JobRunnerOptions) {
+    this.o = options;
+    this.masterQueue = fastq.promise(
+      (t: VolumeTask) => master(this.o, t.job, t.volume, t.params, t.progress),
+      options.masterConcurrency,
+    );
+    this.writeQueue = fastq.promise(
+      (t: VolumeTask) => writeVolume(this.o, t.job, t.volume, t.progress, this.abort.signal),
+      Math.max(1, options.pool.size),
+    );
+  }
+
+  /** Resume every unfinished job. */
+  async start(): Promise<number> {
+    await fs.mkdir(this.o.jobsDir, { recursive: true });
+    const jobs = this.o.catalog.unfinishedJobs();
+    for (const job of jobs) {
+      this.o.log.info('resuming job', { job: job.id, kind: job.kind });
+      this.launch(job);
+    }
+    return jobs.length;
+  }
+
+  /** Checks a BURN's parameters, records the job, and starts it. */
+  submitBurn(clientId: string, client: string, params: BurnParams): JobRow {
+    if (!Number.isInteger(params.copies) || params.copies < 1 || params.copies > this.o.maxCopies) {
+      throw new JobError('BAD_ARGUMENT', `copies must be 1 to ${this.o.maxCopies}, not ${params.copies}`);
+    }
+    try {
+      mediaProfile(params.media);
+    } catch (e) {
+      if (e instanceof PackingError) throw new JobError('UNKNOWN_MEDIA', e.message);
+      throw e;
+    }
+    if (!/^[\x20-\x7e]{0,32}$/.test(params.label)) {
+      throw new JobError('BAD_ARGUMENT', 'a label is at most 32 printable ASCII characters');
+    }
+    if (this.o.pool.size === 0) throw new JobError('NO_DRIVES', 'the agent has no drives configured');
+    const job = this.o.catalog.createJob('burn', clientId, client, { ...params });
+    this.o.log.info('burn job queued', { job: job.id, client, copies: params.copies, media: params.media });
+    this.launch(job);
+    return job;
+  }
+
+  status(id: number): JobStatus | undefined {
+    const job = this.o.catalog.job(id);
+    if (!job) return undefined;
+    return { job, progress: this.progress.get(id) };
+  }
+
+  volumesOf(jobId: number): VolumeRow[] {
+    return this.o.catalog.jobVolumes(jobId);
+  }
+
+  /** Resolves when the job has ended (done or failed), or at once if it is not running. */
+  async settled(id: number): Promise<void> {
+    await this.running.get(id);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    this.masterQueue.kill();
+    this.writeQueue.kill();
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private launch(job: JobRow): void {
+    const progress = new JobProgress();
+    this.progress.set(job.id, progress);
+    const run = this.run(job, progress).finally(() => this.running.delete(job.id));
+    this.running.set(job.id, run);
+  }
+
+  private async run(job: JobRow, progress: JobProgress): Promise<void> {
+    const { catalog, log } = this.o;
+    const params = job.params as unknown as BurnParams;
+    catalog.setJobState(job.id, 'running');
+    try {
+      progress.step = 'ingest';
+      const files = await ingest(this.o, job);
+      progress.step = 'pack';
+      const volumes = pack(this.o, job, files, params);
+      for (const v of volumes) progress.volume(v.id, v.vsn).step = v.state === 'finished' ? 'finished' : 'planned';
+      progress.step = 'burn';
+      // mastered volumes are queued for writing first; the rest go through mastering
+      const outcomes = await Promise.allSettled(
+        volumes.map(async (v) => {
+          if (v.state === 'finished' || v.state === 'mirrored') return;
+          // a volume mastered before a restart skips the queue (its image is only checked)
+          const ready =
+            v.state === 'hot'
+              ? await this.masterQueue.push({ job, volume: v, params, progress })
+              : await master(this.o, job, v, params, progress);
+          await this.writeQueue.push({ job, volume: ready, params, progress });
+        }),
+      );
+      if (this.stopping) return;
+      const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ v: volumes[i]!, e: o.reason }] : []));
+      if (failures.length > 0) {
+        for (const f of failures) {
+          catalog.setVolumeState(f.v.id, 'failed');
+          progress.volume(f.v.id, f.v.vsn).step = 'failed';
+        }
+        progress.step = 'cleanup';
+        await cleanup(this.o, job, false);
+        const message = this.describe(job.id, failures);
+        catalog.setJobState(job.id, 'failed', message);
+        progress.step = 'failed';
+        log.error('burn job failed', { job: job.id, message });
+        return;
+      }
+      progress.step = 'cleanup';
+      const released = await cleanup(this.o, job, true);
+      const vsns = catalog.jobVolumes(job.id).map((v) => v.vsn);
+      catalog.setJobState(
+        job.id,
+        'done',
+        `${vsns.length} volume${vsns.length === 1 ? '' : 's'} (${vsns.join(', ')}), ${params.copies} verified ${params.copies === 1 ? 'copy' : 'copies'} each; ${released} files released from staging`,
+      );
+      progress.step = 'done';
+      log.info('burn job done', { job: job.id, volumes: vsns });
+    } catch (e) {
+      if (this.stopping) return;
+      const message = e instanceof JobError ? e.message : `unexpected failure: ${(e as Error).message}`;
+      catalog.setJobState(job.id, 'failed', message);
+      progress.step = 'failed';
+      log.error('burn job failed', { job: job.id, message });
+      await fs.rm(`${this.o.jobsDir}/${job.id}`, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Which volumes failed and why, and which copies exist. */
+  private describe(jobId: number, failures: { v: VolumeRow; e: unknown }[]): string {
+    const failed = new Set(failures.map((f) => f.v.id));
+    const lines = failures.map((f) => (f.e instanceof Error ? f.e.message : String(f.e)));
+    const done = this.o.catalog
+      .jobVolumes(jobId)
+      .filter((v) => !failed.has(v.id) && v.state === 'finished')
+      .map((v) => v.vsn);
+    if (done.length > 0) lines.push(`finished with every copy: ${done.join(', ')}`);
+    return lines.join('; ');
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The burning pipeline end to end, driven as a legacy site drives it: the
+ * rpcgen C clients stage a tree (optarc-put) and burn it (optarc-burn -w) on
+ * a real agent with three stand-in drives; then every copy of every volume is
+ * read back with bsdtar and validated as a bag, and the CLI reports the job.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { buildCClient, C_CLIENT } from '../helpers/c-programs.js';
+import { run } from '../helpers/processes.js';
+import { makeTree, readCopy, startBurnAgent } from './burn-kit.js';
+
+test.before(() => buildCClient());
+
+const MiB = 1024 * 1024;
+
+test('C clients stage a tree and BURN 3 copies across volumes; every copy reads back identical and validates as a bag', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 3 });
+  const src = path.join(agent.dir, 'src');
+  // ~12 MiB in directories that each fit a test-8m volume: at least two volumes
+  const files = await makeTree(src, {
+    'run1/a.fits': 3 * MiB + 7,
+    'run1/b.fits': MiB,
+    'run1/deep/c.bin': 9000,
+    'run2/d.fits': 4 * MiB,
+    'run2/notes with spaces=ok.txt': 100,
+    'run3/e.fits': 2 * MiB + 1,
+    'empty.dat': 0,
+    'top.txt': 1,
+  });
+  const put = await run(C_CLIENT.put, ['--port', String(agent.rpcPort), '127.0.0.1', src]);
+  t.is(put.code, 0, put.stderr);
+
+  const burn = await run(
+    C_CLIENT.burn,
+    ['--port', String(agent.rpcPort), '-w', '127.0.0.1', '--copies', '3', '--media', 'test-8m', '--label', 'NIGHT 1'],
+    {},
+    120_000,
+  );
+  t.is(burn.code, 0, `${burn.stdout}\n${burn.stderr}`);
+  const job = /^job (\d+) done: /m.exec(burn.stdout)?.[1];
+  t.truthy(job, burn.stdout);
+  t.regex(burn.stderr, /copy1@sr\d writing/, 'progress per copy on stderr');
+
+  const status = await agent.cli('status', job!, '--json');
+  t.is(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout);
+  t.is(s.stateName, 'done');
+  t.is(s.percent, 100);
+  t.true(s.volumes.length >= 2, `several volumes: ${status.stdout}`);
+  const vsns: string[] = s.volumes.map((v: { vsn: string }) => v.vsn);
+  t.is(new Set(vsns).size, vsns.length, 'no VSN twice');
+
+  // every copy of every volume, read by bsdtar, holds the same payload; together they hold the tree once
+  const seen = new Map<string, string>();
+  for (const vsn of vsns) {
+    let first: Map<string, Buffer> | undefined;
+    for (const copy of [1, 2, 3]) {
+      const payload = await readCopy(t, path.join(agent.shelf, `${vsn}-${copy}.iso`));
+      if (!first) first = payload;
+      else
+        t.deepEqual([...payload.keys()].sort(), [...first.keys()].sort(), `${vsn} copy ${copy} holds the same files`);
+      for (const [p, data] of payload) {
+        t.true(files.get(p)?.equals(data), `${vsn} copy ${copy}: ${p} is byte-identical to its source`);
+      }
+    }
+    for (const p of first!.keys()) {
+      t.false(seen.has(p), `${p} is on one volume only (also on ${seen.get(p)})`);
+      seen.set(p, vsn);
+    }
+  }
+  t.deepEqual([...seen.keys()].sort(), [...files.keys()].sort(), 'the volumes hold the whole tree');
+  // a directory that fits a volume stays on one volume
+  for (const dir of ['run1', 'run2', 'run3']) {
+    const where = new Set([...seen].filter(([p]) => p.startsWith(`${dir}/`)).map(([, v]) => v));
+    t.is(where.size, 1, `${dir} is on one volume`);
+  }
+
+  // the burned files left the staging area (the C client's working directory), and the job's area is gone
+  const left: string[] = [];
+  const walk = async (dir: string) => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(dir, e.name));
+      else left.push(path.join(dir, e.name));
+    }
+  };
+  for (const client of await fs.readdir(path.join(agent.stage, 'sessions'))) {
+    await walk(path.join(agent.stage, 'sessions', client, 'tree'));
+  }
+  t.deepEqual(left, [], 'burned files are released from staging');
+  t.deepEqual(await fs.readdir(path.join(agent.stage, 'jobs')), [], 'no job area is left behind');
+  const shelf = (await fs.readdir(agent.shelf)).sort();
+  t.is(shelf.length, vsns.length * 3, `three discs per volume on the shelf: ${shelf.join(' ')}`);
+});
+
+test('BURN refusals are clear: nothing committed, an unknown medium, too many copies', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 1 });
+  const empty = await agent.cli('burn', '--copies', '1', '--media', 'test-8m');
+  t.is(empty.code, 4);
+  t.regex(empty.stderr, /OPTARC_NOT_FOUND: nothing is committed/);
+
+  const src = path.join(agent.dir, 'src');
+  await makeTree(src, { 'a.txt': 10 });
+  t.is((await agent.cli('put', src)).code, 0);
+  const media = await agent.cli('burn', '--copies', '1', '--media', 'hd-dvd');
+  t.is(media.code, 4);
+  t.regex(media.stderr, /OPTARC_BAD_ARGUMENT: unknown media type "hd-dvd": known types are cd-r, /);
+  const many = await agent.cli('burn', '--copies', '9', '--media', 'test-8m');
+  t.is(many.code, 4);
+  t.regex(many.stderr, /OPTARC_BAD_ARGUMENT: copies must be 1 to 8, not 9/);
+});
+
+test('a file bigger than the medium fails the job with a message naming it, and nothing is lost', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 1 });
+  const src = path.join(agent.dir, 'src');
+  await makeTree(src, { 'small.txt': 10, 'huge.bin': 3 * MiB });
+  t.is((await agent.cli('put', src)).code, 0);
+  const burn = await agent.cli('burn', '--copies', '1', '--media', 'test-2m', '--wait');
+  t.is(burn.code, 6, burn.stderr);
+  t.regex(burn.stderr, /job \d+ failed: "huge\.bin" is 3145728 bytes .* more than fits on a test-2m volume/);
+  const ls = await agent.cli('ls', '--json');
+  t.deepEqual(
+    JSON.parse(ls.stdout)
+      .map((e: { name: string }) => e.name)
+      .sort(),
+    ['huge.bin', 'small.txt'],
+    'both files stay staged',
+  );
+});
