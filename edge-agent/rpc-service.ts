@@ -16,6 +16,7 @@ import { AccessPolicy } from './service/access.js';
 import { OptarcProgram } from './service/optarc-program.js';
 import { ControllerLease } from './session/lease.js';
 import { StagingArea } from './staging/staging-area.js';
+import { MountedVolumes } from './volumes/mounted-volumes.js';
 
 export interface RunningService {
   server: RpcServer;
@@ -81,7 +82,12 @@ export async function startRpcService(
     }),
     clockSkewWarnSeconds: config.session.clockSkewWarnSeconds,
     log,
-    burn: { jobs, pool, spanning: config.burn.spanning },
+    burn: {
+      jobs,
+      pool,
+      volumes: new MountedVolumes(pool, catalog, config.staging.charset),
+      spanning: config.burn.spanning,
+    },
   });
   server.addProgram(program.version());
   const port = await server.listen(config.rpc.port, config.rpc.host);

@@ -428,6 +428,32 @@ export class Catalog {
   setCopyMedium(id: number, medium: string): void {
     this.db.prepare('UPDATE copies SET medium = ? WHERE id = ?').run(medium, id);
   }
+
+  // --- counts (metrics) -----------------------------------------------------
+
+  /** Rows per state in jobs, volumes, copies and files: one GROUP BY each, read in one transaction. */
+  counts(): {
+    jobs: Record<string, number>;
+    volumes: Record<string, number>;
+    copies: Record<string, number>;
+    files: Record<string, number>;
+  } {
+    const byState = (table: 'jobs' | 'volumes' | 'copies' | 'files') => {
+      const out: Record<string, number> = {};
+      const rows = this.db.prepare(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`).all() as {
+        state: string;
+        n: bigint;
+      }[];
+      for (const r of rows) out[r.state] = Number(r.n);
+      return out;
+    };
+    return this.db.transaction(() => ({
+      jobs: byState('jobs'),
+      volumes: byState('volumes'),
+      copies: byState('copies'),
+      files: byState('files'),
+    }))();
+  }
 }
 
 function toJob(r: any): JobRow {

@@ -97,6 +97,11 @@ export class JobRunner {
     return { job, progress: this.progress.get(id) };
   }
 
+  /** Progress of the jobs running now (for metrics). */
+  active(): { job: number; progress: JobProgress }[] {
+    return [...this.running.keys()].map((job) => ({ job, progress: this.progress.get(job)! }));
+  }
+
   volumesOf(jobId: number): VolumeRow[] {
     return this.o.catalog.jobVolumes(jobId);
   }

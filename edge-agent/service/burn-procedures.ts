@@ -19,11 +19,13 @@ import { JobError } from '../jobs/errors.js';
 import type { VolumeProgress } from '../jobs/job-progress.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { WorkingDirectory } from '../staging/working-directory.js';
+import type { MountedVolumes } from '../volumes/mounted-volumes.js';
 import { failure, type Status } from './failures.js';
 
 export interface BurnService {
   jobs: JobRunner;
   pool: DrivePool;
+  volumes: MountedVolumes;
   /** Whether files bigger than the medium are cut into parts across volumes. */
   spanning: boolean;
 }

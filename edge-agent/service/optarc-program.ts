@@ -27,15 +27,20 @@ import {
   OPTARC_MAX_DATA,
   OPTARC_MAX_ENTRIES,
   OPTARC_MKDIR,
+  OPTARC_MOUNT,
   OPTARC_NULL,
   OPTARC_PROG,
   OPTARC_REMOVE,
   OPTARC_STAT,
+  OPTARC_UNMOUNT,
   OPTARC_V1,
   OPTARC_VERSION,
+  OPTARC_VOL_LIST,
+  OPTARC_VOL_READ,
   OPTARC_WRITE,
   type OptarcBurnArgs,
   type OptarcCommitArgs,
+  type OptarcDriveArgs,
   type OptarcEntry,
   type OptarcHelloArgs,
   type OptarcJobArgs,
@@ -46,6 +51,9 @@ import {
   type OptarcSessionArgs,
   OptarcStatus,
   type OptarcTime,
+  type OptarcUnmountArgs,
+  type OptarcVolListArgs,
+  type OptarcVolReadArgs,
   type OptarcWriteArgs,
 } from '../../clients/protocol/generated/optarc.js';
 import type { ControllerLease } from '../session/lease.js';
@@ -55,6 +63,7 @@ import type { Entry, WorkingDirectory } from '../staging/working-directory.js';
 import type { AccessPolicy } from './access.js';
 import { type BurnService, burn, drives, jobStatus } from './burn-procedures.js';
 import { failure, staged } from './failures.js';
+import { mount, unmount, volList, volRead } from './volume-procedures.js';
 
 export interface OptarcProgramOptions {
   charset: Charset;
@@ -146,6 +155,11 @@ export class OptarcProgram {
       handlers[OPTARC_JOB_STATUS] = (a: OptarcJobArgs, ctx) =>
         this.withSession(a.session, ctx, async () => jobStatus(service, a));
       handlers[OPTARC_DRIVES] = (a: OptarcSessionArgs, ctx) => this.withSession(a.session, ctx, () => drives(service));
+      const v = service.volumes;
+      handlers[OPTARC_MOUNT] = (a: OptarcDriveArgs, ctx) => this.withSession(a.session, ctx, () => mount(v, a));
+      handlers[OPTARC_UNMOUNT] = (a: OptarcUnmountArgs, ctx) => this.withSession(a.session, ctx, () => unmount(v, a));
+      handlers[OPTARC_VOL_LIST] = (a: OptarcVolListArgs, ctx) => this.withSession(a.session, ctx, () => volList(v, a));
+      handlers[OPTARC_VOL_READ] = (a: OptarcVolReadArgs, ctx) => this.withSession(a.session, ctx, () => volRead(v, a));
     }
     for (const [num, p] of Object.entries(table)) {
       const n = Number(num);

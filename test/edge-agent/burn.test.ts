@@ -128,3 +128,33 @@ test('a file bigger than the medium fails the job with a message naming it, and 
     'both files stay staged',
   );
 });
+
+test('a burned disc loaded in a drive is mounted and read back over RPC, file by file, byte-identical', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 1 });
+  const src = path.join(agent.dir, 'src');
+  const files = await makeTree(src, { 'run1/a.fits': 3 * MiB + 5, 'run1/b.txt': 10, 'é name.txt': 3, 'empty.dat': 0 });
+  t.is((await agent.cli('put', src)).code, 0);
+  const burn = await agent.cli('burn', '--copies', '1', '--media', 'test-8m', '--wait', '--json');
+  t.is(burn.code, 0, burn.stderr);
+  const vsn = JSON.parse(burn.stdout).volumes[0].vsn as string;
+
+  const notLoaded = await agent.cli('read', vsn, 'data/run1/b.txt');
+  t.is(notLoaded.code, 4, 'the disc is on the shelf, not in a drive');
+  t.regex(notLoaded.stderr, new RegExp(`no drive of the agent holds volume ${vsn}`));
+
+  // the operator puts the shelved disc into the drive
+  await fs.copyFile(path.join(agent.shelf, `${vsn}-1.iso`), path.join(agent.dir, 'drives', 'sr0', 'medium'));
+  const drives = JSON.parse((await agent.cli('drives', '--json')).stdout);
+  t.like(drives[0], { name: 'sr0', loaded: true, vsn });
+  for (const [p, data] of files) {
+    const out = path.join(agent.dir, 'out.bin');
+    const read = await agent.cli('read', vsn, `data/${p}`, '--output', out);
+    t.is(read.code, 0, read.stderr);
+    t.true((await fs.readFile(out)).equals(data), `${p} reads back byte-identical`);
+  }
+  const missing = await agent.cli('read', vsn, 'data/run1/nope');
+  t.is(missing.code, 4);
+  t.regex(missing.stderr, /OPTARC_NOT_FOUND: "data\/run1\/nope" is not on OPT\d+/);
+  const dir = await agent.cli('read', vsn, 'data/run1');
+  t.regex(dir.stderr, /OPTARC_IS_DIR/);
+});
