@@ -10,8 +10,10 @@ import {
   createCodecs,
   createOptarcV1Procedures,
   OPTARC_BURN,
+  OPTARC_BURN_COPY,
   OPTARC_BYE,
   OPTARC_COMMIT_FILE,
+  OPTARC_COPY,
   OPTARC_DRIVES,
   OPTARC_HELLO,
   OPTARC_JOB_STATUS,
@@ -199,6 +201,16 @@ export class AgentClient {
 
   drives(): Promise<OptarcDrive[]> {
     return this.call(OPTARC_DRIVES, { session: this.s });
+  }
+
+  /** COPY: read the disc in `drive` into the agent's copy area (a job). */
+  copy(drive: string): Promise<bigint> {
+    return this.call(OPTARC_COPY, { session: this.s, drive });
+  }
+
+  /** BURN_COPY: burn the latest COPY `copies` more times as copies of the same volume (a job). */
+  burnCopy(copies: number, media: string): Promise<bigint> {
+    return this.call(OPTARC_BURN_COPY, { session: this.s, copies, media });
   }
 
   mount(drive: string): Promise<void> {

@@ -37,6 +37,9 @@ const COMMANDS = `commands:
                         turn the working directory into a burn job and print its number;
                         --copies 1 to 64 discs of each volume (default 1), --media e.g. DVD+R or BD-R,
                         --label the volume label (at most 32 bytes), --append a session instead of a new disc
+  copy <drive> [--wait]  read the disc in <drive> into the agent's copy area (checked against its image)
+  burn-copy --copies N --media PROFILE [--wait]
+                        burn the latest copied disc N more times as further copies of the same volume
   status <job> [--wait] [--progress] [--json]
                         a job's state, step and percent, its message, each volume and each copy
   drives [--json]       the agent's drives: name, address, loaded, vsn, busy
@@ -264,6 +267,33 @@ async function main(): Promise<number> {
           burn.media,
           burn.label,
         );
+        if (!wait) {
+          out(`job ${job}`, { job });
+          return EXIT.OK;
+        }
+        if (!json) process.stdout.write(`job ${job}\n`);
+        return finish(await follow(agent, job));
+      });
+    }
+    case 'copy': {
+      if (args.length !== 1) throw new UsageError('copy needs one drive: optarc copy <drive>');
+      return session(async (agent) => {
+        const job = await agent.copy(args[0]);
+        if (!wait) {
+          out(`job ${job}`, { job });
+          return EXIT.OK;
+        }
+        if (!json) process.stdout.write(`job ${job}\n`);
+        return finish(await follow(agent, job));
+      });
+    }
+    case 'burn-copy': {
+      const copies = Number(values.copies ?? 1);
+      const media = values.media as string | undefined;
+      if (!Number.isInteger(copies) || copies < 1 || copies > 64 || !media)
+        throw new UsageError('burn-copy needs --copies N (1 to 64) and --media PROFILE');
+      return session(async (agent) => {
+        const job = await agent.burnCopy(copies, media);
         if (!wait) {
           out(`job ${job}`, { job });
           return EXIT.OK;

@@ -378,6 +378,22 @@ export class Catalog {
       .run(state, state, 'finished', this.now(), volumeId);
   }
 
+  /** BURN_COPY: the volume needs `more` further copies, burned from `image` (its own image or a COPY of a disc). */
+  addRequiredCopies(volumeId: number, more: number, image: string): VolumeRow {
+    this.db
+      .prepare('UPDATE volumes SET required_copies = required_copies + ?, image_path = ? WHERE id = ?')
+      .run(more, image, volumeId);
+    return this.volume(volumeId)!;
+  }
+
+  /** The newest finished job of a kind for a client (BURN_COPY finds the COPY it burns). */
+  latestJob(clientId: string, kind: JobKind, state: JobState): JobRow | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM jobs WHERE client_id = ? AND kind = ? AND state = ? ORDER BY id DESC LIMIT 1')
+      .get(clientId, kind, state) as any;
+    return r ? toJob(r) : undefined;
+  }
+
   // --- copies ---------------------------------------------------------------
 
   /** A new attempt at copy `copyNo` of a volume, on a drive, journaled before the drive is touched. */

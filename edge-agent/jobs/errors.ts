@@ -17,6 +17,8 @@ export type JobCode =
   | 'MASTERING_FAILED'
   | 'NO_SPACE'
   | 'NOT_FOUND'
+  /** No written disc in the drive a COPY names. */
+  | 'NO_MEDIUM'
   | 'IO_ERROR';
 
 export class JobError extends Error {

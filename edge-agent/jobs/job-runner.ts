@@ -16,6 +16,7 @@ import type { JobRow, VolumeRow } from '../catalog/catalog.js';
 import { PackingError } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { type BurnContext, type BurnParams, cleanup, ingest, master, pack, writeVolume } from './burn-steps.js';
+import { type BurnCopyParams, burnCopies, type CopyParams, copyDisc, copyImagePath } from './copy-steps.js';
 import { JobError } from './errors.js';
 import { JobProgress } from './job-progress.js';
 
@@ -91,6 +92,41 @@ export class JobRunner {
     return job;
   }
 
+  /** COPY: read the disc in `drive` into the copy area. */
+  async submitCopy(clientId: string, client: string, driveName: string): Promise<JobRow> {
+    const drive = this.o.pool.get(driveName);
+    if (!drive) throw new JobError('NOT_FOUND', `there is no drive ${driveName}: DRIVES lists them`);
+    const m = await drive.medium();
+    if (!m.loaded || m.blank || !m.vsn) {
+      throw new JobError('NO_MEDIUM', `drive ${driveName} holds no written disc: load the disc to copy`);
+    }
+    const job = this.o.catalog.createJob('copy', clientId, client, { drive: driveName, vsn: m.vsn });
+    this.o.log.info('copy job queued', { job: job.id, drive: driveName, vsn: m.vsn });
+    this.launch(job);
+    return job;
+  }
+
+  /** BURN_COPY: burn the client's latest COPY `copies` more times as copies of the same VSN. */
+  submitBurnCopy(clientId: string, client: string, copies: number, media: string): JobRow {
+    if (!Number.isInteger(copies) || copies < 1 || copies > this.o.maxCopies) {
+      throw new JobError('BAD_ARGUMENT', `copies must be 1 to ${this.o.maxCopies}, not ${copies}`);
+    }
+    try {
+      mediaProfile(media);
+    } catch (e) {
+      if (e instanceof PackingError) throw new JobError('UNKNOWN_MEDIA', e.message);
+      throw e;
+    }
+    const copied = this.o.catalog.latestJob(clientId, 'copy', 'done');
+    if (!copied) throw new JobError('NOT_FOUND', 'no disc was copied in this working directory: COPY one first');
+    const vsn = String(copied.params.vsn);
+    const params: BurnCopyParams = { vsn, copies, media, image: copyImagePath(this.o, vsn) };
+    const job = this.o.catalog.createJob('burn_copy', clientId, client, { ...params });
+    this.o.log.info('burn-copy job queued', { job: job.id, vsn, copies });
+    this.launch(job);
+    return job;
+  }
+
   status(id: number): JobStatus | undefined {
     const job = this.o.catalog.job(id);
     if (!job) return undefined;
@@ -127,6 +163,7 @@ export class JobRunner {
   }
 
   private async run(job: JobRow, progress: JobProgress): Promise<void> {
+    if (job.kind === 'copy' || job.kind === 'burn_copy') return this.runCopy(job, progress);
     const { catalog, log } = this.o;
     const params = job.params as unknown as BurnParams;
     catalog.setJobState(job.id, 'running');
@@ -181,6 +218,28 @@ export class JobRunner {
       progress.step = 'failed';
       log.error('burn job failed', { job: job.id, message });
       await fs.rm(`${this.o.jobsDir}/${job.id}`, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  private async runCopy(job: JobRow, progress: JobProgress): Promise<void> {
+    const { catalog, log } = this.o;
+    catalog.setJobState(job.id, 'running');
+    progress.step = job.kind === 'copy' ? 'copy' : 'burn';
+    try {
+      const message =
+        job.kind === 'copy'
+          ? await copyDisc(this.o, job, job.params as unknown as CopyParams, progress)
+          : await burnCopies(this.o, job, job.params as unknown as BurnCopyParams, progress, this.abort.signal);
+      if (this.stopping) return;
+      catalog.setJobState(job.id, 'done', message);
+      progress.step = 'done';
+      log.info(`${job.kind} job done`, { job: job.id, message });
+    } catch (e) {
+      if (this.stopping) return;
+      const message = e instanceof JobError ? e.message : `unexpected failure: ${(e as Error).message}`;
+      catalog.setJobState(job.id, 'failed', message);
+      progress.step = 'failed';
+      log.error(`${job.kind} job failed`, { job: job.id, message });
     }
   }
 

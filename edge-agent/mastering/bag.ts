@@ -54,7 +54,7 @@ function encodingOf(charset: BagInfo['charset']): { declared: string; encode: (t
   if (charset === 'iso-8859-1') {
     return {
       declared: 'ISO-8859-1',
-      encode: (text) => Buffer.from(text.replace(/[^\u0000-\u00ff]/g, '?'), 'latin1'),
+      encode: (text) => Buffer.from([...text].map((c) => (c.charCodeAt(0) > 0xff ? '?' : c)).join(''), 'latin1'),
     };
   }
   return { declared: 'UTF-8', encode: (text) => Buffer.from(text, 'utf8') };

@@ -451,7 +451,10 @@ export function estimateCostModel(options: CostModelOptions = {}): CostModel {
       let parent = PAYLOAD_DIR;
       for (let i = 0; i < parts.length; i++) {
         let set = children.get(parent);
-        if (!set) children.set(parent, (set = new Set()));
+        if (!set) {
+          set = new Set();
+          children.set(parent, set);
+        }
         set.add(parts[i]!);
         if (i < parts.length - 1) {
           parent = `${parent}/${parts[i]}`;

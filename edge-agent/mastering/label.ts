@@ -41,7 +41,7 @@ function checkText(field: string, value: string): void {
   if (typeof value !== 'string' || value.length === 0) {
     throw new MasteringError('BAD_LABEL', `label field ${field} is empty`);
   }
-  if (/[\u0000-\u001f\u007f]/.test(value)) {
+  if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
     throw new MasteringError('BAD_LABEL', `label field ${field} contains a control character (one line of text only)`);
   }
   if (value !== value.trim()) {

@@ -161,9 +161,21 @@ function driveFamilies(drives: DriveState[]): MetricFamily[] {
   const flag = (pick: (d: DriveState) => boolean): Sample[] =>
     drives.map((d) => ({ labels: { drive: d.name }, value: pick(d) ? 1 : 0 }));
   return [
-    gauge('optarc_drive_busy', 'Whether the drive is reserved by a job or writing (1) or free (0).', flag((d) => d.busy)),
-    gauge('optarc_drive_loaded', 'Whether a disc is in the drive (1) or not (0).', flag((d) => d.loaded)),
-    gauge('optarc_drive_missing', 'Whether the drive has gone missing (1) or is present (0).', flag((d) => d.missing)),
+    gauge(
+      'optarc_drive_busy',
+      'Whether the drive is reserved by a job or writing (1) or free (0).',
+      flag((d) => d.busy),
+    ),
+    gauge(
+      'optarc_drive_loaded',
+      'Whether a disc is in the drive (1) or not (0).',
+      flag((d) => d.loaded),
+    ),
+    gauge(
+      'optarc_drive_missing',
+      'Whether the drive has gone missing (1) or is present (0).',
+      flag((d) => d.missing),
+    ),
   ];
 }
 

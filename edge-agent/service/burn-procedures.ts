@@ -7,8 +7,10 @@
  */
 import {
   type OptarcBurnArgs,
+  type OptarcBurnCopyArgs,
   OptarcBurnMode,
   type OptarcDrive,
+  type OptarcDriveArgs,
   type OptarcJobArgs,
   OptarcJobState,
   type OptarcJobStatus,
@@ -38,7 +40,32 @@ const JOB_STATUS: Record<string, Status> = {
   NO_DRIVES: OptarcStatus.OPTARC_NOT_AVAILABLE,
   NO_SPACE: OptarcStatus.OPTARC_NO_SPACE,
   NOT_FOUND: OptarcStatus.OPTARC_NOT_FOUND,
+  NO_MEDIUM: OptarcStatus.OPTARC_NO_MEDIUM,
 };
+
+function jobFailure(e: unknown) {
+  if (e instanceof JobError) return failure(JOB_STATUS[e.code] ?? OptarcStatus.OPTARC_IO_ERROR, e.message);
+  throw e;
+}
+
+export async function copy(service: BurnService, a: OptarcDriveArgs, clientId: string, client: string) {
+  if (!service.pool.get(a.drive)) return failure(OptarcStatus.OPTARC_NO_SUCH_DRIVE, `there is no drive ${a.drive}`);
+  try {
+    const job = await service.jobs.submitCopy(clientId, client, a.drive);
+    return { tag: OptarcStatus.OPTARC_OK, value: BigInt(job.id) };
+  } catch (e) {
+    return jobFailure(e);
+  }
+}
+
+export function burnCopy(service: BurnService, a: OptarcBurnCopyArgs, clientId: string, client: string) {
+  try {
+    const job = service.jobs.submitBurnCopy(clientId, client, a.copies, a.media);
+    return { tag: OptarcStatus.OPTARC_OK, value: BigInt(job.id) };
+  } catch (e) {
+    return jobFailure(e);
+  }
+}
 
 export async function burn(
   service: BurnService,

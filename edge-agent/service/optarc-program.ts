@@ -18,8 +18,10 @@ import {
   createCodecs,
   createOptarcV1Procedures,
   OPTARC_BURN,
+  OPTARC_BURN_COPY,
   OPTARC_BYE,
   OPTARC_COMMIT_FILE,
+  OPTARC_COPY,
   OPTARC_DRIVES,
   OPTARC_HELLO,
   OPTARC_JOB_STATUS,
@@ -39,6 +41,7 @@ import {
   OPTARC_VOL_READ,
   OPTARC_WRITE,
   type OptarcBurnArgs,
+  type OptarcBurnCopyArgs,
   type OptarcCommitArgs,
   type OptarcDriveArgs,
   type OptarcEntry,
@@ -61,7 +64,7 @@ import type { Charset } from '../staging/names.js';
 import type { StagingArea } from '../staging/staging-area.js';
 import type { Entry, WorkingDirectory } from '../staging/working-directory.js';
 import type { AccessPolicy } from './access.js';
-import { type BurnService, burn, drives, jobStatus } from './burn-procedures.js';
+import { type BurnService, burn, burnCopy, copy, drives, jobStatus } from './burn-procedures.js';
 import { failure, staged } from './failures.js';
 import { mount, unmount, volList, volRead } from './volume-procedures.js';
 
@@ -155,6 +158,10 @@ export class OptarcProgram {
       handlers[OPTARC_JOB_STATUS] = (a: OptarcJobArgs, ctx) =>
         this.withSession(a.session, ctx, async () => jobStatus(service, a));
       handlers[OPTARC_DRIVES] = (a: OptarcSessionArgs, ctx) => this.withSession(a.session, ctx, () => drives(service));
+      handlers[OPTARC_COPY] = (a: OptarcDriveArgs, ctx) =>
+        this.withSession(a.session, ctx, (s) => copy(service, a, s.clientId, s.client));
+      handlers[OPTARC_BURN_COPY] = (a: OptarcBurnCopyArgs, ctx) =>
+        this.withSession(a.session, ctx, async (s) => burnCopy(service, a, s.clientId, s.client));
       const v = service.volumes;
       handlers[OPTARC_MOUNT] = (a: OptarcDriveArgs, ctx) => this.withSession(a.session, ctx, () => mount(v, a));
       handlers[OPTARC_UNMOUNT] = (a: OptarcUnmountArgs, ctx) => this.withSession(a.session, ctx, () => unmount(v, a));

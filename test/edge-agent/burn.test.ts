@@ -158,3 +158,43 @@ test('a burned disc loaded in a drive is mounted and read back over RPC, file by
   const dir = await agent.cli('read', vsn, 'data/run1');
   t.regex(dir.stderr, /OPTARC_IS_DIR/);
 });
+
+test('COPY reads a loaded disc into the copy area, BURN_COPY burns it again as further verified copies of the same VSN', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 2 });
+  const src = path.join(agent.dir, 'src');
+  const files = await makeTree(src, { 'night/a.fits': 2 * MiB, 'night/b.txt': 5 });
+  t.is((await agent.cli('put', src)).code, 0);
+  const burn = await agent.cli('burn', '--copies', '1', '--media', 'test-8m', '--wait', '--json');
+  t.is(burn.code, 0, burn.stderr);
+  const vsn = JSON.parse(burn.stdout).volumes[0].vsn as string;
+
+  // a damaged disc is refused: never multiplied
+  const damaged = path.join(agent.dir, 'damaged.iso');
+  await fs.copyFile(path.join(agent.shelf, `${vsn}-1.iso`), damaged);
+  const fh = await fs.open(damaged, 'r+');
+  await fh.write(Buffer.from('XXXX'), 0, 4, 100 * 2048);
+  await fh.close();
+  const bay = path.join(agent.dir, 'drives', 'sr0', 'medium');
+  await fs.copyFile(damaged, bay);
+  const bad = await agent.cli('copy', 'sr0', '--wait');
+  t.is(bad.code, 6, bad.stderr);
+  t.regex(bad.stderr, new RegExp(`the disc ${vsn} in sr0 differs from its mastered image`));
+
+  await fs.copyFile(path.join(agent.shelf, `${vsn}-1.iso`), bay);
+  const copy = await agent.cli('copy', 'sr0', '--wait');
+  t.is(copy.code, 0, copy.stderr);
+  t.regex(copy.stdout, new RegExp(`copied ${vsn} \\(\\d+ bytes, identical to its mastered image\\) from sr0`));
+  await fs.rm(bay); // the operator takes the disc out
+
+  const again = await agent.cli('burn-copy', '--copies', '2', '--media', 'test-8m', '--wait');
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, new RegExp(`${vsn} now has 3 verified copies`));
+  for (const n of [2, 3]) {
+    const payload = await readCopy(t, path.join(agent.shelf, `${vsn}-${n}.iso`));
+    for (const [p, data] of files) t.true(payload.get(p)?.equals(data), `copy ${n}: ${p} identical`);
+  }
+  const none = await startBurnAgent(t, { drives: 1 });
+  const refused = await none.cli('burn-copy', '--copies', '1', '--media', 'test-8m');
+  t.is(refused.code, 4);
+  t.regex(refused.stderr, /OPTARC_NOT_FOUND: no disc was copied in this working directory: COPY one first/);
+});

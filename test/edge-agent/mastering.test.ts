@@ -277,10 +277,13 @@ test('a tree with nested dirs and awkward names masters, extracts byte for byte,
     t.is(st.mode & 0o7777, f.mode, `mode of ${f.path.toString()}`);
     t.is(BigInt(Math.floor(st.mtimeMs / 1000)), f.mtime.seconds, `mtime of ${f.path.toString()}`);
   }
-  t.deepEqual(
-    [...tree.keys()].filter((k) => !k.startsWith('data/')).sort(),
-    ['LABEL.TXT', 'bag-info.txt', 'bagit.txt', 'manifest-sha256.txt', 'tagmanifest-sha256.txt'],
-  );
+  t.deepEqual([...tree.keys()].filter((k) => !k.startsWith('data/')).sort(), [
+    'LABEL.TXT',
+    'bag-info.txt',
+    'bagit.txt',
+    'manifest-sha256.txt',
+    'tagmanifest-sha256.txt',
+  ]);
 
   const sums = await execa('sha256sum', ['-c', '--strict', 'manifest-sha256.txt'], { cwd: x, reject: false });
   t.is(sums.exitCode, 0, sums.stdout + sums.stderr);
@@ -363,15 +366,25 @@ test('ISO-8859-1 names keep their bytes on Rock Ridge, become proper Joliet, and
   for (const [i, f] of files.entries()) {
     const key = `data/${f.path.toString('latin1')}`;
     t.true(tree.has(key), `raw bytes of ${JSON.stringify(key)} on Rock Ridge`);
-    t.true((await fs.readFile(Buffer.concat([b(`${x}/`), tree.get(key)!]))).equals(specs[i]!.data!));
+    t.true((await fs.readFile(Buffer.concat([b(`${x}/`), tree.get(key)!]))).equals(specs[i].data!));
   }
-  const sums = await execa('sha256sum', ['-c', '--strict', 'manifest-sha256.txt'], { cwd: x, reject: false, env: C_LOCALE });
+  const sums = await execa('sha256sum', ['-c', '--strict', 'manifest-sha256.txt'], {
+    cwd: x,
+    reject: false,
+    env: C_LOCALE,
+  });
   t.is(sums.exitCode, 0, sums.stdout + sums.stderr);
-  t.is(await fs.readFile(path.join(x, 'bagit.txt'), 'latin1'), 'BagIt-Version: 1.0\nTag-File-Character-Encoding: ISO-8859-1\n');
+  t.is(
+    await fs.readFile(path.join(x, 'bagit.txt'), 'latin1'),
+    'BagIt-Version: 1.0\nTag-File-Character-Encoding: ISO-8859-1\n',
+  );
   t.is(parseLabel(await fs.readFile(path.join(x, 'LABEL.TXT'), 'utf8')).get('NAME-CHARSET'), 'ISO-8859-1');
 
   const joliet = await jolietPaths(image.path);
-  t.deepEqual(joliet.filter((p) => p.startsWith('data/')).sort(), files.map((f) => `data/${f.path.toString('latin1')}`).sort());
+  t.deepEqual(
+    joliet.filter((p) => p.startsWith('data/')).sort(),
+    files.map((f) => `data/${f.path.toString('latin1')}`).sort(),
+  );
 });
 
 test('xorriso verifies the session and per-file MD5s, and catches a flipped byte', async (t) => {
@@ -381,13 +394,23 @@ test('xorriso verifies the session and per-file MD5s, and catches a flipped byte
     { path: b('two/b.bin'), data: randomBytes(9_000) },
   ];
   const image = await master(t, root, await stage(root, specs));
-  const good = await runXorriso(['-no_rc', '-md5', 'on', '-indev', `stdio:${image.path}`, '-check_md5_r', 'sorry', '/', '--']);
+  const good = await runXorriso([
+    '-no_rc',
+    '-md5',
+    'on',
+    '-indev',
+    `stdio:${image.path}`,
+    '-check_md5_r',
+    'sorry',
+    '/',
+    '--',
+  ]);
   t.regex(good.stdout, /File contents and their MD5 checksums match/);
   t.deepEqual(good.problems, []);
 
   const bad = path.join(root, 'bad.iso');
   await fs.copyFile(image.path, bad);
-  const victim = image.files[0]!.extents[0]!;
+  const victim = image.files[0].extents[0]!;
   const fd = await fs.open(bad, 'r+');
   const byte = Buffer.alloc(1);
   await fd.read(byte, 0, 1, Number(victim.offset) + 1000);
@@ -403,12 +426,9 @@ test('xorriso verifies the session and per-file MD5s, and catches a flipped byte
 test('an existing output is replaced, not appended to', async (t) => {
   const root = await tempDir(t);
   const first = await master(t, root, await stage(path.join(root, 'a'), [{ path: b('first.txt'), data: b('1') }]));
-  const second = await master(
-    t,
-    root,
-    await stage(path.join(root, 'b'), [{ path: b('second.txt'), data: b('2') }]),
-    { vsn: 'OPT_000002' },
-  );
+  const second = await master(t, root, await stage(path.join(root, 'b'), [{ path: b('second.txt'), data: b('2') }]), {
+    vsn: 'OPT_000002',
+  });
   t.is(first.path, second.path);
   const tree = await listTree(await extract(root, second.path));
   t.false(tree.has('data/first.txt'));
@@ -496,8 +516,9 @@ test('a cancelled run is ABORTED and leaves no image', async (t) => {
 
 test('a directory of many long names masters, or fails fast and clearly on libisofs < 1.5.6', async (t) => {
   const root = await tempDir(t);
-  const specs: Spec[] = Array.from({ length: 40 }, (_, i) => ({
-    path: b(`many/${String(i).padStart(4, '0')}${'y'.repeat(196)}`),
+  // 120 names of 230 bytes: about 15 KiB of Rock Ridge continuation areas in one directory.
+  const specs: Spec[] = Array.from({ length: 120 }, (_, i) => ({
+    path: b(`many/${String(i).padStart(4, '0')}${'y'.repeat(226)}`),
     data: b(`file ${i}`),
   }));
   const files = await stage(root, specs);
@@ -563,9 +584,10 @@ test('extent reports: multi-section files in both layouts, quoting, empty files'
 });
 
 test('progress lines and pathspec escaping', (t) => {
-  t.is(progressOf('xorriso : UPDATE : Writing:      16384s   11.2%   fifo  48%  buf  50%'), 0.112);
-  t.is(progressOf('xorriso : UPDATE : Writing:     126082s   86.0%   fifo   0%  buf  50%  161.8xD '), 0.86);
-  t.is(progressOf('xorriso : UPDATE :  47.34% done, estimate finish Thu Jan 01 00:00:00 2025'), 0.4734);
+  const near = (x: number | undefined, y: number) => t.true(x !== undefined && Math.abs(x - y) < 1e-9, `${x} vs ${y}`);
+  near(progressOf('xorriso : UPDATE : Writing:      16384s   11.2%   fifo  48%  buf  50%'), 0.112);
+  near(progressOf('xorriso : UPDATE : Writing:     126082s   86.0%   fifo   0%  buf  50%  161.8xD '), 0.86);
+  near(progressOf('xorriso : UPDATE :  47.34% done, estimate finish Thu Jan 01 00:00:00 2025'), 0.4734);
   t.is(progressOf('xorriso : UPDATE :       3 files added in 1 seconds'), undefined);
   t.deepEqual(escapePathspec(b('a=b\\c')), b('a\\=b\\\\c'));
   t.is(escapePathspec(b('plain')).toString(), 'plain');
