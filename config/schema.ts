@@ -66,6 +66,14 @@ export const configSchema = z
               .default(1024 ** 3),
           })
           .prefault({}),
+        /** Prometheus metrics (text format 0.0.4) on http://host:port/metrics, plus /healthz. Port 0 takes a free port. */
+        metrics: z
+          .object({
+            enabled: z.boolean().default(false),
+            host: host.default('127.0.0.1'),
+            port: port.default(9464),
+          })
+          .prefault({}),
         /** The catalog of files, volumes, copies and jobs: an SQLite file (default <stateDir>/catalog.sqlite). */
         catalog: z.string().min(1).optional(),
         /** Burning: where images are mastered, how volumes are named and labelled, how hard to try. */

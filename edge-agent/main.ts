@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       rpcPort: service.port,
       portmap: service.advertisement?.mode,
       portmapPort: service.advertisement?.portmapPort,
+      metricsPort: service.metricsPort,
     })}\n`,
   );
   let stopping = false;

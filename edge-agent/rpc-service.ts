@@ -12,6 +12,7 @@ import { agentPaths, type Config } from '../config/index.js';
 import { Catalog } from './catalog/catalog.js';
 import { DrivePool } from './drives/drive-pool.js';
 import { JobRunner } from './jobs/job-runner.js';
+import { agentVersion, createCollector, type MetricsServer, startMetricsServer } from './metrics/index.js';
 import { AccessPolicy } from './service/access.js';
 import { OptarcProgram } from './service/optarc-program.js';
 import { ControllerLease } from './session/lease.js';
@@ -24,6 +25,7 @@ export interface RunningService {
   advertisement: Advertisement | undefined;
   catalog: Catalog;
   jobs: JobRunner;
+  metricsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,20 @@ export async function startRpcService(
     maxCopies: config.burn.maxCopies,
     log,
   });
+  let metrics: MetricsServer | undefined;
+  if (config.metrics.enabled) {
+    try {
+      metrics = await startMetricsServer({
+        host: config.metrics.host,
+        port: config.metrics.port,
+        collect: createCollector({ version: agentVersion(), catalog, jobs, pool, staging, log }),
+        log,
+      });
+    } catch (e) {
+      catalog.close();
+      throw e;
+    }
+  }
   const resumed = await jobs.start();
   if (resumed > 0) log.info('jobs resumed from the journal', { jobs: resumed });
   const program = new OptarcProgram({
@@ -101,6 +117,7 @@ export async function startRpcService(
         log,
       });
     } catch (e) {
+      await metrics?.close();
       await server.close();
       await jobs.stop();
       catalog.close();
@@ -114,9 +131,11 @@ export async function startRpcService(
     advertisement,
     catalog,
     jobs,
+    metricsPort: metrics?.port,
     async stop() {
       await advertisement?.withdraw();
       await server.close();
+      await metrics?.close();
       await jobs.stop();
       catalog.close();
     },

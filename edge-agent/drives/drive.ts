@@ -17,6 +17,7 @@ import {
   loadBlankStandIn,
   type MediumStatus,
   missing,
+  setAsideShelved,
   shelveStandIn,
   standInMediumPath,
   type WriteOnceEnforcement,
@@ -141,6 +142,16 @@ export class Drive {
     if (this.mediumPath) return shelveStandIn(this.name, this.mediumPath, this.shelf!, vsn, copy, tag);
     await ejectHardware(this.name, this.address, signal);
     return `shelf:${vsn}-${copy}${tag ? `.${tag}` : ''}`;
+  }
+
+  /**
+   * Stand-in: move the disc in the good slot of `vsn` copy `copy` on this
+   * drive's shelf aside under `tag` (see setAsideShelved); its new path, or
+   * null when the slot is empty. Hardware: null (the operator's shelf).
+   */
+  async setAsideShelved(vsn: string, copy: number, tag: string): Promise<string | null> {
+    if (!this.shelf) return null;
+    return setAsideShelved(this.shelf, vsn, copy, tag);
   }
 
   /** Throw the disc in the drive away (a ruined burn). Hardware: eject it. */

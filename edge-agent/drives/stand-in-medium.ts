@@ -188,6 +188,31 @@ export async function shelveStandIn(
   return target;
 }
 
+/**
+ * Move the disc in a good copy's slot (`<shelf>/<vsn>-<copy>.iso`) aside to
+ * `<vsn>-<copy>.<tag>-<n>.iso`, freeing the slot; returns its new path, or
+ * null when the slot is empty. For a disc shelved by a run that stopped
+ * before the catalog recorded it: the slot belongs to the copy that will be
+ * recorded, and the unrecorded disc is kept, tagged, never overwritten.
+ */
+export async function setAsideShelved(shelf: string, vsn: string, copy: number, tag: string): Promise<string | null> {
+  const slot = path.join(shelf, `${vsn}-${copy}.iso`);
+  if (!(await fs.stat(slot).catch(() => null))) return null;
+  for (let n = 1; ; n++) {
+    const target = path.join(shelf, `${vsn}-${copy}.${tag}-${n}.iso`);
+    try {
+      await fs.link(slot, target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    await fsyncDir(shelf);
+    await fs.unlink(slot);
+    await fsyncDir(shelf);
+    return target;
+  }
+}
+
 /** link() never replaces an existing name: a shelved disc is never overwritten (EEXIST). */
 async function placeOnShelf(medium: string, target: string): Promise<void> {
   try {

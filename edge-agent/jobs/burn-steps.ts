@@ -27,7 +27,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../clients/oncrpc/index.js';
 import type { Catalog, FileRow, JobRow, VolumeRow } from '../catalog/catalog.js';
-import type { Drive, DrivePool } from '../drives/drive-pool.js';
+import type { Drive, Reservation } from '../drives/drive-pool.js';
+import { isDriveError } from '../drives/errors.js';
 import { verifyCopy } from '../drives/verify-copy.js';
 import { writeCopies } from '../drives/write-copies.js';
 import { estimateCostModel } from '../mastering/image-size.js';
@@ -277,9 +278,17 @@ export async function writeVolume(
   const bytes = volume.imageBytes!;
   const sha = volume.imageSha256!;
   // attempts a crash left unfinished: their discs cannot be trusted
-  for (const c of ctx.catalog.volumeCopies(volume.id)) {
+  const before = ctx.catalog.volumeCopies(volume.id);
+  for (const c of before) {
     if (c.state === 'writing' || c.state === 'written') {
-      ctx.catalog.copyBad(c.id, `${INTERRUPTED}: the agent stopped before this copy was verified`);
+      // A stop between shelving a verified disc and recording it leaves that disc in the copy's
+      // slot: it is set aside (never trusted unrecorded), so the slot is free for the copy redone.
+      let aside: string | null = null;
+      if (c.state === 'written' && !before.some((o) => o.copyNo === c.copyNo && o.state === 'verified')) {
+        aside = (await ctx.pool.get(c.drive)?.setAsideShelved(volume.vsn, c.copyNo, 'interrupted')) ?? null;
+        if (aside) ctx.log.warn('an unrecorded disc in a copy slot was set aside', { vsn: volume.vsn, medium: aside });
+      }
+      ctx.catalog.copyBad(c.id, `${INTERRUPTED}: the agent stopped before this copy was verified`, aside);
       ctx.catalog.journal(job.id, volume.id, `copy ${c.copyNo}`, 'undone', 'interrupted');
     }
   }
@@ -301,32 +310,57 @@ export async function writeVolume(
         );
       }
     }
-    const drives = ctx.pool.size;
-    if (drives === 0) throw new JobError('NO_DRIVES', 'the agent has no drives');
-    const want = Math.min(missing.length, drives);
+    if (ctx.pool.size === 0) throw new JobError('NO_DRIVES', 'the agent has no drives');
+    // copies go to the drives that are present; a drive that vanished is named and left out
+    const gone = ctx.pool.all().filter((d) => d.isMissing());
+    const present = ctx.pool.all().filter((d) => !gone.includes(d));
+    if (present.length === 0) {
+      throw new JobError(
+        'NO_DRIVES',
+        `${volume.vsn}: every drive is missing (${gone.map((d) => d.name).join(', ')}); verified copies: ${describeCopies(verified)}`,
+      );
+    }
+    for (const d of gone) {
+      if (!failedDrives.has(d.name)) ctx.log.warn('a drive is missing: copies go to the others', { drive: d.name });
+      failedDrives.add(d.name);
+    }
     // a drive that failed this volume is avoided while others exist
-    const exclude = failedDrives.size < drives ? [...failedDrives] : [];
-    const reservation = await ctx.pool.reserve(`${job.id} ${volume.vsn}`, Math.min(want, drives - exclude.length), {
-      exclude,
-      signal,
-    });
+    const fresh = present.filter((d) => !failedDrives.has(d.name));
+    const exclude = fresh.length > 0 ? [...failedDrives] : gone.map((d) => d.name);
+    const count = Math.min(missing.length, fresh.length > 0 ? fresh.length : present.length);
+    let reservation: Reservation;
+    try {
+      reservation = await ctx.pool.reserve(`${job.id} ${volume.vsn}`, count, { exclude, signal });
+    } catch (e) {
+      // a drive vanished between the count and the reservation: count again
+      if (isDriveError(e, 'DRIVE_MISSING')) continue;
+      throw e;
+    }
     try {
       vp.step = 'writing';
       const targets: { drive: Drive; copy: number; id: number }[] = [];
-      for (const [i, drive] of reservation.drives.entries()) {
-        const copyNo = missing[i]!;
-        // a disc a stop left in the drive (half written, or written and not shelved) is put aside
-        const m = await drive.medium();
-        if (m.loaded && !m.blank && drive.kind === 'stand-in') {
-          const aside = await drive.unload(m.vsn ?? volume.vsn, copyNo, 'interrupted');
-          ctx.log.warn('a disc left in a drive was put aside', { drive: drive.name, medium: aside });
+      for (const drive of reservation.drives) {
+        const copyNo = missing[targets.length]!;
+        try {
+          // a disc a stop left in the drive (half written, or written and not shelved) is put aside
+          const m = await drive.medium();
+          if (m.loaded && !m.blank && drive.kind === 'stand-in') {
+            const aside = await drive.unload(m.vsn ?? volume.vsn, copyNo, 'interrupted');
+            ctx.log.warn('a disc left in a drive was put aside', { drive: drive.name, medium: aside });
+          }
+          await drive.loadBlank();
+        } catch (e) {
+          if (!drive.isMissing()) throw e;
+          ctx.log.warn('a drive went missing before its copy began', { drive: drive.name, vsn: volume.vsn });
+          failedDrives.add(drive.name);
+          continue;
         }
-        await drive.loadBlank();
         const row = ctx.catalog.beginCopy(volume.id, copyNo, drive.name);
         ctx.catalog.journal(job.id, volume.id, `copy ${copyNo}`, 'begin', `drive ${drive.name} attempt ${row.attempt}`);
         progress.copy(volume.id, volume.vsn, { copy: copyNo, attempt: row.attempt, drive: drive.name, total: bytes });
         targets.push({ drive, copy: copyNo, id: row.id });
       }
+      if (targets.length === 0) continue;
       const entries = new Map(targets.map((t) => [t.drive.name, vp.copies.find((c) => c.copy === t.copy)!]));
       for (const e of entries.values()) e.step = 'writing';
       const outcomes = await writeCopies(image, bytes, targets, {
@@ -344,7 +378,9 @@ export async function writeVolume(
           ctx.catalog.copyWritten(t.id, null);
           written.push(t);
         } else {
-          const why = `${o.error?.code ?? 'WRITE_FAILED'}: ${o.error?.message ?? 'write failed'}`;
+          const why = t.drive.isMissing()
+            ? `DRIVE_MISSING: drive ${t.drive.name} disappeared while copy ${t.copy} was written (${t.drive.address}): ${o.error?.message ?? 'write failed'}`
+            : `${o.error?.code ?? 'WRITE_FAILED'}: ${o.error?.message ?? 'write failed'}`;
           const medium = await t.drive.unload(volume.vsn, t.copy, 'bad').catch(() => null);
           ctx.catalog.copyBad(t.id, why, medium);
           ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'failed', why);
@@ -378,7 +414,9 @@ export async function writeVolume(
             ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'done', `verified on ${t.drive.name}`);
             e.step = 'verified';
           } else {
-            const why = `VERIFY_FAILED: ${check.problems.join('; ') || 'the copy differs from the image'}`;
+            const why = t.drive.isMissing()
+              ? `DRIVE_MISSING: drive ${t.drive.name} disappeared before copy ${t.copy} could be read back (${t.drive.address}): ${check.problems.join('; ')}`
+              : `VERIFY_FAILED: ${check.problems.join('; ') || 'the copy differs from the image'}`;
             const medium = await t.drive.unload(volume.vsn, t.copy, 'bad').catch(() => null);
             ctx.catalog.copyBad(t.id, why, medium);
             ctx.catalog.journal(job.id, volume.id, `copy ${t.copy}`, 'failed', why);

@@ -8,17 +8,24 @@
  *        TCP doing the same request/response exchange (tcp_sink/tcp_send).
  *   XDR: optarc's codec vs the raw xdr-js-serialize 0.3.0 vs a direct Buffer codec.
  *   Staging: trees staged by the TypeScript CLI and the C client vs `cp -r`.
+ *   Burn: mastering vs `cp -r`, 3 copies vs 1, a whole job vs its slowest
+ *         stage, the agent's memory in a 4 GiB job (burn-bench.ts).
  *
  * Options: --runs N (default 5), --seconds S per RPC run (default 2),
- * --staging-runs N (default 3: each stages 1 GiB three ways).
+ * --staging-runs N (default 3: each stages 1 GiB three ways),
+ * --burn-runs N (default 3), --burn-speed N (stand-in throttle, default 4),
+ * --rss-gib N (default 4), --only SECTIONS (comma-separated of rpc, xdr,
+ * staging, burn; default all). With --only, the other sections of
+ * BENCHMARKS.md are kept as they are and only the sections run are replaced.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCClient, buildCPrograms, C_BIN, C_CLIENT, startPortServer, stopProcess } from '../helpers/c-programs.js';
 import { ROOT } from '../helpers/processes.js';
+import { burnBenchmark, burnMarkdown } from './burn-bench.js';
 import { stagingBenchmark } from './staging-bench.js';
 import { bulkOpaqueMBps, keepAlive, smallStructOps } from './xdr-bench.js';
 
@@ -27,10 +34,61 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '2' },
     'staging-runs': { type: 'string', default: '3' },
+    'burn-runs': { type: 'string', default: '3' },
+    'burn-speed': { type: 'string', default: '4' },
+    'rss-gib': { type: 'string', default: '4' },
+    only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
+
+type Section = 'rpc' | 'xdr' | 'staging' | 'burn';
+const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn'];
+/** Which section a `## ` heading of BENCHMARKS.md belongs to. */
+const HEADINGS: [string, Section][] = [
+  ['## RPC', 'rpc'],
+  ['## WRITE', 'rpc'],
+  ['## XDR', 'xdr'],
+  ['## Staging', 'staging'],
+  ['## Burning', 'burn'],
+];
+const only = values.only?.split(',').map((x) => x.trim());
+for (const x of only ?? []) {
+  if (!SECTIONS.includes(x as Section)) {
+    process.stderr.write(`--only takes a comma-separated list of ${SECTIONS.join(', ')}; not ${JSON.stringify(x)}\n`);
+    process.exit(2);
+  }
+}
+const want = (s: Section) => !only || only.includes(s);
+
+/**
+ * BENCHMARKS.md from the sections run now; a section not run keeps its text from
+ * the existing file (a block runs from its `## ` heading to the next one).
+ */
+function assemble(preamble: string[] | undefined, fresh: Map<Section, string[]>): string {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  const old = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
+  const oldPreamble: string[] = [];
+  const oldBlocks = new Map<Section | 'other', string[]>();
+  let current: Section | 'other' | undefined;
+  for (const line of old) {
+    if (line.startsWith('## ')) current = HEADINGS.find(([h]) => line.startsWith(h))?.[1] ?? 'other';
+    if (current === undefined) oldPreamble.push(line);
+    else oldBlocks.set(current, [...(oldBlocks.get(current) ?? []), line]);
+  }
+  const body = (lines: string[]) => {
+    const copy = [...lines];
+    while (copy.length > 0 && copy.at(-1) === '') copy.pop();
+    return [...copy, ''];
+  };
+  const out = body(preamble ?? (oldPreamble.length > 0 ? oldPreamble : ['# Benchmarks', '']));
+  for (const s of [...SECTIONS, 'other' as const]) {
+    const lines = s === 'other' ? oldBlocks.get(s) : (fresh.get(s) ?? oldBlocks.get(s));
+    if (lines) out.push(...body(lines));
+  }
+  return out.join('\n');
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,12 +113,36 @@ function load(bin: string, args: string[]): Promise<LoadResult> {
 }
 
 async function main(): Promise<void> {
-  buildCPrograms();
-  buildCClient();
-  const lines: string[] = [];
+  const fresh = new Map<Section, string[]>();
+  let preamble: string[] | undefined;
   const log = (s: string) => {
     process.stdout.write(`${s}\n`);
   };
+  if (want('rpc') || want('xdr'))
+    await rpcAndXdr(log, fresh, (p) => {
+      preamble = p;
+    });
+  if (want('staging')) await staging(log, fresh);
+  if (want('burn')) {
+    const figures = await burnBenchmark({
+      runs: Number(values['burn-runs']),
+      speed: Number(values['burn-speed']),
+      rssBytes: Number(values['rss-gib']) * 1024 ** 3,
+      log,
+    });
+    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+    fresh.set('burn', burnMarkdown(figures, command));
+  }
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), assemble(preamble, fresh));
+  log(`wrote BENCHMARKS.md (${[...fresh.keys()].join(', ')})`);
+}
+
+async function rpcAndXdr(
+  log: (s: string) => void,
+  fresh: Map<Section, string[]>,
+  setPreamble: (lines: string[]) => void,
+): Promise<void> {
+  buildCPrograms();
 
   // --- XDR, in process ---
   const ms = 400;
@@ -138,7 +220,7 @@ async function main(): Promise<void> {
   const writeRow = (k: string, label: string) =>
     `| ${label} | ${gbs(med(k, 'raw'))} | ${gbs(med(k, 'c'))} | ${gbs(med(k, 'optarc'))} | ${ratio(med(k, 'optarc'), med(k, 'c'))} | ${ratio(med(k, 'optarc'), med(k, 'raw'))} | ${gbs(med(k, 'node'))} | ${ratio(med(k, 'node'), med(k, 'raw'))} |`;
 
-  lines.push(
+  setPreamble([
     '# Benchmarks',
     '',
     `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.versions.node}.`,
@@ -150,6 +232,8 @@ async function main(): Promise<void> {
     'a server that answers each NULL call with a fixed reply, and a sink for the raw-TCP exchange. They show how much of',
     "a gap to C is the runtime's and how much is optarc's.",
     '',
+  ]);
+  fresh.set('rpc', [
     '## RPC: optarc server vs the C rpcgen server',
     '',
     '| scenario | C libtirpc server | optarc | optarc / C | goal | Node floor | floor / C |',
@@ -166,6 +250,8 @@ async function main(): Promise<void> {
     writeRow('write-64k', '64 KiB'),
     writeRow('write-1m', '1 MiB'),
     '',
+  ]);
+  fresh.set('xdr', [
     '## XDR encode + decode',
     '',
     'Small struct: `{ unsigned id; int delta; string name<255>; opaque tag<64>; bool flag; }`, one encode and one decode per op.',
@@ -181,14 +267,19 @@ async function main(): Promise<void> {
     'a reply references its payload in a scatter/gather list, so encode + decode of 1 MiB there touches no payload byte',
     `(${f0((xdrBulk.optarc * 1e6) / (1024 * 1024))} encode+decode pairs/s of 1 MiB, independent of size).`,
     '',
-  );
-  // --- Staging ---
+  ]);
+}
+
+async function staging(log: (s: string) => void, fresh: Map<Section, string[]>): Promise<void> {
+  buildCClient();
+  const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   const staging = await stagingBenchmark(Number(values['staging-runs']), C_CLIENT.put);
   for (const f of staging)
     log(`staging ${f.tree}: ${JSON.stringify(f.seconds)} s, peak agent RSS ${Math.round(f.peakRssBytes / 1e6)} MB`);
   const rate = (f: (typeof staging)[number], s: number) =>
     `${f.files >= 1000 ? `${f0(f.files / s)} files/s` : `${(f.bytes / s / 1e6).toFixed(0)} MB/s`}`;
-  lines.push(
+  fresh.set('staging', [
     '## Staging: optarc clients vs `cp -r` to the same disk',
     '',
     `Median of ${values['staging-runs']} runs, a fresh agent each run (\`test/bench/staging-bench.ts\`). small: 1,000 files of 4 KiB;`,
@@ -203,9 +294,7 @@ async function main(): Promise<void> {
         `| ${f.tree} | ${rate(f, f.seconds.cp)} | ${rate(f, f.seconds.cpSync)} | ${rate(f, f.seconds.ts)} | ${ratio(f.seconds.cpSync, f.seconds.ts)} | ${f.seconds.c ? rate(f, f.seconds.c) : '—'} | ${f.seconds.c ? ratio(f.seconds.cpSync, f.seconds.c) : '—'} | ${(f.peakRssBytes / 1e6).toFixed(0)} MB |`,
     ),
     '',
-  );
-  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), lines.join('\n'));
-  log('wrote BENCHMARKS.md');
+  ]);
 }
 
 main().catch((e) => {

@@ -78,7 +78,7 @@ function parseExposition(text: string): Parsed {
       families.set(name!, f);
       if (kind === 'HELP') {
         if (f.help !== undefined) throw new Error(`line ${n}: second HELP for ${name}`);
-        f.help = unescape(rest, false, n);
+        f.help = unescapeText(rest, false, n);
       } else {
         if (f.type !== undefined) throw new Error(`line ${n}: second TYPE for ${name}`);
         if (samples.some((s) => s.name === name)) throw new Error(`line ${n}: TYPE for ${name} after its samples`);
@@ -109,7 +109,7 @@ function parseExposition(text: string): Parsed {
           } else raw += line[at++];
         }
         at++;
-        labels[label] = unescape(raw, true, n);
+        labels[label] = unescapeText(raw, true, n);
         if (line[at] === ',') at++;
         else if (line[at] !== '}') throw new Error(`line ${n}: expected , or } at ${at}`);
       }
@@ -133,7 +133,7 @@ function parseExposition(text: string): Parsed {
   return { families, samples };
 }
 
-function unescape(s: string, quotes: boolean, line: number): string {
+function unescapeText(s: string, quotes: boolean, line: number): string {
   return s.replace(/\\(.?)/g, (_, c: string) => {
     if (c === '\\') return '\\';
     if (c === 'n') return '\n';
@@ -504,7 +504,12 @@ test('a failing or slow source leaves its metrics out and says so; the rest is a
         throw new Error('database is locked');
       },
     },
-    pool: { list: () => new Promise((resolve) => (pending = resolve)) },
+    pool: {
+      list: () =>
+        new Promise((resolve) => {
+          pending = resolve;
+        }),
+    },
     jobs: { active: () => [] },
     staging: { used: 5n },
     log,

@@ -1,0 +1,204 @@
+/**
+ * Crash recovery, for real: a real agent daemon with two stand-in drives
+ * burns 2 copies of 3 test-8m volumes per job, and is killed with SIGKILL at
+ * 20 or more points spread over its jobs, then restarted on the same state
+ * each time, until every job is done.
+ *
+ * The kill is a crash of the agent's whole host process tree: the daemon runs
+ * in its own process group (spawned detached) and the test sends SIGKILL to
+ * the group, so the xorriso processes it runs die with it, as under systemd's
+ * KillMode=control-group. Kill points (test/faults/crash-kit.ts): right after
+ * BURN returns, then during ingest, mastering, a copy's write, a copy's
+ * read-back, just after a copy is verified and shelved, just after a volume
+ * finishes, during cleanup, and at random times after a restart (during its
+ * own recovery too). Random choices come from a seeded PRNG: the seed is
+ * logged, and OPTARC_CRASH_SEED=<seed> replays the same choices (timings
+ * still vary).
+ *
+ * After each job, what must hold (checkJob/checkState): the CLI reports it
+ * done; every committed file is on exactly one volume; every volume has 2
+ * verified copies on the shelf that bsdtar reads back byte-identical, with a
+ * valid bag; no attempt is left writing/written; VSNs are never assigned
+ * twice — and, as found, none is lost either: they stay contiguous, because a
+ * job's VSNs are taken in the same transaction that plans its volumes; every
+ * labelled disc on the shelf, interrupted ones included, holds the start of
+ * its own volume's image; drives hold no written disc; `<stage>/jobs` is
+ * empty; no `*.partial` or `*.work` image is left; the burned files left the
+ * staged tree.
+ *
+ * A second test replays, without timing luck, the narrowest window found:
+ * the agent dies after a verified copy was put on the shelf but before the
+ * catalog recorded it.
+ */
+import fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { Catalog } from '../../edge-agent/catalog/catalog.js';
+import { DrivePool } from '../../edge-agent/drives/drive-pool.js';
+import { releaseWriteOnce } from '../../edge-agent/drives/stand-in-medium.js';
+import { writeVolume } from '../../edge-agent/jobs/burn-steps.js';
+import { JobProgress } from '../../edge-agent/jobs/job-progress.js';
+import {
+  CatalogView,
+  CrashAgent,
+  checkJob,
+  checkState,
+  crashUntilDone,
+  jobTreeSizes,
+  type KillRecord,
+  prng,
+  seedFromEnv,
+  stageAndBurn,
+  tally,
+  writeTree,
+} from '../faults/crash-kit.js';
+
+const asRoot = process.getuid?.() === 0 ? test : test.skip;
+const POINTS = 20;
+
+test('kill -9 at 20+ points of burn jobs: every job ends with its files on 2 verified copies, VSNs never reused, nothing orphaned', async (t) => {
+  t.timeout(170_000);
+  const seed = seedFromEnv();
+  t.log(`seed ${seed} (replay with OPTARC_CRASH_SEED=${seed})`);
+  const rng = prng(seed);
+  const agent = await CrashAgent.create({ drives: 2 });
+  const view = new CatalogView(agent.catalogFile);
+  t.teardown(async () => {
+    view.close();
+    await agent.dispose();
+  });
+  await agent.start();
+  const started = performance.now();
+  const kills: KillRecord[] = [];
+  const hits = new Map<string, number>();
+  let jobs = 0;
+  while (kills.length < POINTS) {
+    jobs++;
+    t.true(jobs <= 6, `20 kill points within 6 jobs (got ${kills.length})`);
+    if (jobs > 6) break;
+    const src = path.join(agent.dir, `src-${jobs}`);
+    const sources = await writeTree(src, jobTreeSizes(rng, 30));
+    const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m', label: `CRASH ${jobs}` });
+    const k = await crashUntilDone(agent, view, job, rng, {
+      maxKills: Math.min(11, POINTS - kills.length),
+      afterBurn: true,
+      // the first job walks the pipeline in order; later ones pick at random
+      schedule: jobs === 1 ? ['ingest', 'master', 'write', 'verify', 'verified', 'finish', 'cleanup'] : [],
+      hits,
+      timeSpanMs: 5000,
+    });
+    kills.push(...k);
+    for (const x of k)
+      t.log(`job ${job} killed ${x.atMs} ms after start, ${x.trigger}: ${x.phases.join('+')} (${x.last})`);
+    const c = await checkJob(agent, view, job, sources, 2);
+    t.deepEqual(c.violations, [], `job ${job} after ${k.length} kills`);
+    t.is(c.discsRead, 3 * 2, 'three volumes, two copies each, read back');
+    t.log(`job ${job}: ${c.vsns.join(' ')}; ${c.interrupted} attempts interrupted, ${c.bad} bad`);
+    const s = await checkState(agent, view);
+    t.deepEqual(s.violations, [], `agent state after job ${job}`);
+    await fs.rm(src, { recursive: true, force: true });
+  }
+  const s = await checkState(agent, view);
+  t.is(s.volumes, jobs * 3);
+  t.is(s.nextVsn, jobs * 3 + 1, 'no VSN issued and lost');
+  t.is(s.shelved.good, jobs * 3 * 2);
+  const { phases, triggers } = tally(kills);
+  t.log(
+    `${kills.length} kill points over ${jobs} jobs in ${((performance.now() - started) / 1000).toFixed(1)} s; phases ${JSON.stringify(phases)}; triggers ${JSON.stringify(triggers)}; shelf ${JSON.stringify(s.shelved)}`,
+  );
+  t.true(kills.length >= POINTS, `${kills.length} kill points`);
+  t.true((triggers['right after BURN returned'] ?? 0) >= 1, 'a kill right after BURN returned');
+  for (const p of ['master', 'write', 'verify', 'cleanup'] as const) {
+    t.true((phases[p] ?? 0) >= 1, `a kill landed during ${p}: ${JSON.stringify(phases)}`);
+  }
+  t.true((phases.ingest ?? 0) + (phases.queued ?? 0) >= 1, 'a kill landed before ingest was done');
+});
+
+asRoot('a verified copy shelved just before the crash is set aside, not a SHELF_TAKEN failure', async (t) => {
+  // The state a kill leaves between drive.unload() (the good disc is on the shelf as <vsn>-<n>.iso)
+  // and catalog.copyVerified(): the attempt is `written`. Built here with the real steps, then replayed.
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'optarc-shelved-'));
+  t.teardown(async () => {
+    await releaseWriteOnce(dir);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const shelf = path.join(dir, 'shelf');
+  const drives = ['a', 'b'].map((name) => ({
+    name,
+    address: `stdio:${path.join(dir, name, 'medium')}`,
+    standIn: { shelf },
+  }));
+  for (const d of drives) await fs.mkdir(path.join(dir, d.name), { recursive: true });
+  const image = path.join(dir, 'img.iso');
+  const { execFileSync } = await import('node:child_process');
+  await fs.mkdir(path.join(dir, 'tree'));
+  await fs.writeFile(path.join(dir, 'tree', 'f.bin'), Buffer.alloc(300_000, 7));
+  execFileSync(
+    'xorriso',
+    ['-md5', 'on', '-volid', 'OPT000001', '-outdev', `stdio:${image}`, '-map', path.join(dir, 'tree'), '/', '-commit'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const { createHash } = await import('node:crypto');
+  const bytes = (await fs.stat(image)).size;
+  const sha = createHash('sha256')
+    .update(await fs.readFile(image))
+    .digest();
+  const catalog = new Catalog(path.join(dir, 'catalog.sqlite'));
+  t.teardown(() => catalog.close());
+  const job = catalog.createJob('burn', 'c', 'c', {});
+  catalog.addFiles(job.id, 'c', [
+    {
+      path: Buffer.from('f.bin'),
+      size: 300_000n,
+      sha256: Buffer.alloc(32),
+      mode: 0o644,
+      mtime: { seconds: 0n, nanoseconds: 0 },
+    },
+  ]);
+  const file = catalog.jobFiles(job.id)[0]!;
+  const [vol] = catalog.planVolumes(job.id, 'c', [
+    { media: 'test-8m', label: '', requiredCopies: 2, pieces: [{ fileId: file.id, imagePath: Buffer.from('f.bin') }] },
+  ]);
+  catalog.setMastered(vol!.id, { path: image, bytes: BigInt(bytes), sha256: sha, sectors: bytes / 2048 }, []);
+  // copy 1 was written and verified on drive a, shelved, and then the agent died
+  const pool = new DrivePool(drives);
+  const a = pool.get('a')!;
+  await a.loadBlank();
+  const row = catalog.beginCopy(vol!.id, 1, 'a');
+  await fs.copyFile(image, a.mediumPath!);
+  catalog.copyWritten(row.id, null);
+  const shelved = await a.unload('OPT000001', 1);
+  t.is(shelved, path.join(shelf, 'OPT000001-1.iso'));
+
+  const log = { info() {}, warn() {}, error() {} };
+  const ctx = {
+    catalog,
+    pool,
+    staging: undefined as never,
+    jobsDir: path.join(dir, 'jobs'),
+    imagesDir: dir,
+    charset: 'utf-8' as const,
+    site: 'local',
+    volumeClass: 'archive',
+    maxAttempts: 3,
+    log,
+  };
+  await writeVolume(ctx, job, catalog.volume(vol.id)!, new JobProgress());
+  const copies = catalog.volumeCopies(vol!.id);
+  t.deepEqual(
+    copies.map((c) => [c.copyNo, c.state, c.error.split(':')[0]]),
+    [
+      [1, 'bad', 'INTERRUPTED'],
+      [1, 'verified', ''],
+      [2, 'verified', ''],
+    ],
+  );
+  t.is(catalog.volume(vol.id)!.state, 'finished');
+  const names = (await fs.readdir(shelf)).sort();
+  t.deepEqual(names, ['OPT000001-1.interrupted-1.iso', 'OPT000001-1.iso', 'OPT000001-2.iso']);
+  t.is(copies[0]!.medium, path.join(shelf, 'OPT000001-1.interrupted-1.iso'), 'the set-aside disc is recorded');
+  for (const c of copies.slice(1)) t.is(c.medium, path.join(shelf, `OPT000001-${c.copyNo}.iso`));
+});
