@@ -134,40 +134,94 @@ export interface ReportOptions {
   /** Charset the image's Rock Ridge names are in (xorriso -in_charset). */
   charset: 'utf-8' | 'iso-8859-1';
   signal?: AbortSignal;
+  /** Roughly how many bytes the whole report will be (see reportBytesFor); one run when unknown. */
+  expectedBytes?: number;
+  /** The image's size in sectors: the LBA space split when the report is too big for one run. */
+  imageSectors?: number;
+  /** Largest report one xorriso run should print; 24 MiB by default (runXorriso buffers 64 MiB of stdout). */
+  maxReportBytes?: number;
 }
+
+/** A generous guess of the report's size for files with these paths (bytes, inside the image) and sizes. */
+export function reportBytesFor(files: readonly { path: Buffer; size: bigint }[]): number {
+  const SECTION = 0xfffff800n;
+  return files.reduce((sum, f) => {
+    const sections = f.size <= SECTION ? 1 : Number((f.size + SECTION - 1n) / SECTION);
+    // The fixed columns, quotes, and the path re-encoded as UTF-8 (at most 2 bytes per ISO-8859-1 byte).
+    return sum + sections * (80 + 2 * f.path.length);
+  }, 0);
+}
+
+const DEFAULT_MAX_REPORT = 24 * 1024 * 1024;
+const MAX_SPLIT_DEPTH = 8;
 
 /**
  * Runs xorriso on an image file and returns every data file's extents keyed
- * by its raw Rock Ridge path bytes without the leading '/'. xorriso is told
- * to print in UTF-8 (-local_charset utf-8) whatever the image's charset, so
- * that its output survives decoding as UTF-8 and can be re-encoded into the
- * image's bytes (ISO-8859-1 maps one character to one byte).
+ * by its raw Rock Ridge path bytes (as a latin1 string) without the leading
+ * '/'. xorriso is told to print in UTF-8 (-local_charset utf-8) whatever the
+ * image's charset, so its output survives decoding as UTF-8 and can be
+ * re-encoded into the image's bytes (ISO-8859-1 maps one character to one
+ * byte).
+ *
+ * A report bigger than runXorriso can buffer is taken in several runs over
+ * LBA ranges (-lba_range: a file is reported by every range its data
+ * touches, so sections are merged by path and extent number); a range whose
+ * run fails is halved and tried again. Empty files have no data blocks and
+ * are then not reported at all.
  */
 export async function reportExtents(image: string, options: ReportOptions): Promise<Map<string, FileExtent[]>> {
-  const args = [
-    '-no_rc',
-    '-in_charset',
-    options.charset,
-    '-local_charset',
-    'utf-8',
-    '-indev',
-    `stdio:${image}`,
-    '-find',
-    '/',
-    '-type',
-    'f',
-    '-exec',
-    'report_sections',
-    '--',
-  ];
-  let stdout: string;
+  const max = options.maxReportBytes ?? DEFAULT_MAX_REPORT;
+  const expected = options.expectedBytes ?? 0;
+  const merged = new Map<string, ReportedFile>();
+  const add = (text: string) => {
+    for (const file of parseExtentReport(text)) {
+      const known = merged.get(file.path);
+      if (!known) {
+        merged.set(file.path, file);
+        continue;
+      }
+      for (const s of file.sections) if (!known.sections.some((k) => k.xt === s.xt)) known.sections.push(s);
+      known.sections.sort((a, b) => a.xt - b.xt);
+    }
+  };
+  const base = ['-no_rc', '-in_charset', options.charset, '-local_charset', 'utf-8', '-indev', `stdio:${image}`];
+  const run = async (range?: [number, number]) => {
+    const find = ['-find', '/', '-type', 'f', ...(range ? ['-lba_range', String(range[0]), String(range[1])] : [])];
+    const { stdout } = await runXorriso([...base, ...find, '-exec', 'report_sections', '--'], {
+      signal: options.signal,
+    });
+    add(stdout);
+  };
   try {
-    ({ stdout } = await runXorriso(args, { signal: options.signal }));
+    if (expected <= max || !options.imageSectors) {
+      await run();
+    } else {
+      const sectors = options.imageSectors;
+      const parts = Math.ceil(expected / max) * 2;
+      const step = Math.ceil(sectors / parts);
+      // A range may hold far more files than the average (small files among big ones): its run then
+      // fails (stdout over runXorriso's buffer) and it is halved, within a budget of runs so that a
+      // truly broken image fails in bounded time.
+      let budget = 4 * parts + 32;
+      const ranged = async (start: number, count: number, depth: number): Promise<void> => {
+        try {
+          budget--;
+          await run([start, count]);
+        } catch (error) {
+          if (options.signal?.aborted || depth >= MAX_SPLIT_DEPTH || count < 2 || budget <= 0) throw error;
+          const half = Math.floor(count / 2);
+          await ranged(start, half, depth + 1);
+          await ranged(start + half, count - half, depth + 1);
+        }
+      };
+      // xorriso ignores an -lba_range that starts at 0; no file data can be there (system area).
+      for (let start = 1; start < sectors; start += step) await ranged(start, Math.min(step, sectors - start), 0);
+    }
   } catch (error) {
     throw mapToolFailure(error, `reading the extents of ${image}`);
   }
   const out = new Map<string, FileExtent[]>();
-  for (const file of parseExtentReport(stdout)) {
+  for (const file of merged.values()) {
     if (!file.path.startsWith('/')) {
       throw new MasteringError('TOOL_FAILED', `xorriso reported a relative path ${JSON.stringify(file.path)}`);
     }

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { runXorriso } from '../xorriso/run-xorriso.js';
 import { buildBag, PAYLOAD_DIR } from './bag.js';
 import { MasteringError, mapToolFailure, showPath } from './errors.js';
-import { extentBytes, type FileExtent, reportExtents, SECTOR } from './extents.js';
+import { extentBytes, type FileExtent, reportBytesFor, reportExtents, SECTOR } from './extents.js';
 import { checkLabel, checkVsn, LABEL_NAME, labelText, type VolumeLabel } from './label.js';
 import { checkListable, type ListEntry, pathListBytes } from './path-list.js';
 
@@ -60,6 +60,11 @@ export interface MasterRequest {
   signal?: AbortSignal;
   /** Fraction of the image written, from xorriso's UPDATE lines; 1 when done. */
   onProgress?: (fraction: number) => void;
+  /**
+   * Largest extent report one xorriso run may print (bytes); bigger reports
+   * are taken over several LBA ranges. Only tests need to lower it.
+   */
+  maxReportBytes?: number;
 }
 
 export interface MasteredFile {
@@ -346,11 +351,13 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
   }
 
   try {
-    // A staged file written to while xorriso read it would put other bytes on the disc than its SHA-256 says.
+    // A staged file written to while xorriso read it would put other bytes on the disc than its SHA-256
+    // says. (ctime is not compared: unlinking another hard link of the file, which staging may do while a
+    // job runs, changes it without touching the content.)
     const after = await statSources(req.files, signal);
     after.forEach((st, i) => {
       const old = before[i]!;
-      if (st.mtimeMs !== old.mtimeMs || st.ino !== old.ino || st.ctimeMs !== old.ctimeMs) {
+      if (st.mtimeMs !== old.mtimeMs || st.ino !== old.ino || st.dev !== old.dev) {
         const f = req.files[i]!;
         throw new MasteringError('SOURCE_CHANGED', `staged file for ${showPath(f.path)} changed while mastering`, {
           path: f.path,
@@ -358,7 +365,18 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
       }
     });
 
-    const extents = await reportExtents(req.output, { charset: req.charset, signal });
+    const imageSectors = Math.ceil((await fs.stat(req.output)).size / SECTOR);
+    const expectedBytes = reportBytesFor([
+      ...req.files.map((f) => ({ path: f.path, size: f.size })),
+      ...bag.map((x) => ({ path: Buffer.from(x.name), size: BigInt(x.data.length) })),
+    ]);
+    const extents = await reportExtents(req.output, {
+      charset: req.charset,
+      signal,
+      imageSectors,
+      expectedBytes,
+      maxReportBytes: req.maxReportBytes,
+    });
     const take = (key: Buffer, size: bigint, sha256: Buffer, shown: Buffer): MasteredFile => {
       const found = extents.get(key.toString('latin1'));
       if (found === undefined && size > 0n) {

@@ -8,6 +8,7 @@
  * caller can act on (the medium is full, the write failed, no medium, the
  * program is missing), and whose message quotes xorriso's own words.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 
 export type XorrisoCode =
@@ -60,6 +61,8 @@ export interface XorrisoOptions {
   onLine?: (line: string) => void;
   /** The program to run; `xorriso` on the PATH by default. */
   program?: string;
+  /** Largest stdout kept (64 MiB by default); more fails the run with a clear error. */
+  maxBuffer?: number;
 }
 
 const PROBLEM = /^(?:xorriso|libburn|libisofs|libisoburn)\s*:\s*(SORRY|FAILURE|FATAL|ABORT)\s*:/;
@@ -71,7 +74,7 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
     stdin: options.stdin ? 'pipe' : 'ignore',
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
-    maxBuffer: 64 * 1024 * 1024,
+    maxBuffer: options.maxBuffer ?? 64 * 1024 * 1024,
     stripFinalNewline: false,
   });
   if (options.stdin) {
@@ -84,8 +87,9 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
   }
   const problems: string[] = [];
   let partial = '';
+  const decoder = new StringDecoder('utf8'); // a character split across chunks stays whole
   child.stderr?.on('data', (chunk: Buffer) => {
-    const text = partial + chunk.toString('utf8');
+    const text = partial + decoder.write(chunk);
     const lines = text.split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
@@ -99,6 +103,13 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
   const stderr = String(result.stderr ?? '');
   if (result.isCanceled || result.isTerminated) {
     if (options.signal?.aborted) throw new XorrisoError('ABORTED', `${program} was cancelled`, result.exitCode);
+  }
+  if (result.isMaxBuffer) {
+    throw new XorrisoError(
+      'FAILED',
+      `${program} printed more than ${options.maxBuffer ?? 64 * 1024 * 1024} bytes of output: ask for less at a time`,
+      result.exitCode,
+    );
   }
   if ((result as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(result.originalMessage ?? ''))) {
     throw new XorrisoError('MISSING', `${program} is not installed: run infra/install.sh (Debian package xorriso)`);

@@ -447,6 +447,26 @@ test('an empty payload still makes a volume with its bag and label', async (t) =
   t.true(image.sectors <= fixedImageSectors());
 });
 
+test('a report too big for one xorriso run is taken over LBA ranges, with spanning files merged', async (t) => {
+  const root = await tempDir(t);
+  const r = prng(7);
+  const specs: Spec[] = Array.from({ length: 150 }, (_, i) => ({
+    path: b(`d${i % 9}/file-${i}`),
+    data: randomBytes(i % 10 === 0 ? 600_000 : Math.floor(r() * 9000)),
+  }));
+  specs.push({ path: b('empty'), data: Buffer.alloc(0) });
+  const files = await stage(root, specs);
+  const ranged = await master(t, root, files, { maxReportBytes: 1500 });
+  await check(
+    t,
+    ranged,
+    files,
+    specs.map((s) => s.data!),
+  );
+  t.true(ranged.files.filter((f) => f.size > 0n).every((f) => f.extents.length === 1));
+  t.deepEqual(ranged.files.at(-1)!.extents, []);
+});
+
 // --- refusals ----------------------------------------------------------------
 
 test('a staged file whose size differs from the request is SOURCE_CHANGED, naming it', async (t) => {
@@ -468,6 +488,63 @@ test('a staged file whose size differs from the request is SOURCE_CHANGED, namin
   t.is(gone?.code, 'SOURCE_CHANGED');
   t.regex(gone?.message ?? '', /cannot be read \(ENOENT\)/);
 });
+
+const asRoot = process.getuid?.() === 0 ? test : test.skip;
+
+asRoot(
+  'an image that does not fit its filesystem is NO_SPACE and leaves nothing behind (tmpfs, needs root)',
+  async (t) => {
+    const root = await tempDir(t);
+    const files = await stage(root, [{ path: b('three-mib.bin'), data: randomBytes(3 * 1024 * 1024) }]);
+    const small = path.join(root, 'small-fs');
+    await fs.mkdir(small);
+    const request = {
+      vsn: 'OPT_NOSPACE',
+      files: files.map((f) => ({ ...f, source: String(f.source), size: String(f.size), mtime: 0 })),
+      output: path.join(small, 'volume.iso'),
+      workDir: path.join(root, 'work'),
+    };
+    await fs.mkdir(request.workDir);
+    const module = path.resolve('dist/edge-agent/mastering/master-image.js');
+    // In a private mount namespace: a 1 MiB tmpfs receives the 3 MiB image.
+    const script = `
+    import { masterImage } from ${JSON.stringify(module)};
+    const r = ${JSON.stringify(request)};
+    const files = r.files.map((f) => ({ ...f, path: Buffer.from(f.path.data), sha256: Buffer.from(f.sha256.data),
+      size: BigInt(f.size), mtime: { seconds: 0n, nanoseconds: 0 } }));
+    const label = { vsn: r.vsn, site: 's', class: 'c', created: new Date(0), media: 'bd-r', copies: 1, session: 1, job: 'j' };
+    try {
+      await masterImage({ ...r, files, label, charset: 'utf-8' });
+      console.log(JSON.stringify({ ok: true }));
+    } catch (e) {
+      console.log(JSON.stringify({ code: e.code, message: e.message }));
+    }`;
+    const out = await execa(
+      'unshare',
+      [
+        '--mount',
+        '--',
+        'sh',
+        '-c',
+        `mount -t tmpfs -o size=1m tmpfs "$0" && "$1" --input-type=module -e "$2"; ls -A "$0"`,
+        small,
+        process.execPath,
+        script,
+      ],
+      { reject: false },
+    );
+    const lines = out.stdout.trim().split('\n');
+    const result = JSON.parse(lines.find((l) => l.startsWith('{')) ?? '{}');
+    t.log(result.message);
+    t.is(result.code, 'NO_SPACE', `${out.stdout}\n${out.stderr}`);
+    t.regex(result.message ?? '', /does not fit|no space/i);
+    t.deepEqual(
+      lines.filter((l) => !l.startsWith('{')),
+      [],
+      'no partial image left on the full filesystem',
+    );
+  },
+);
 
 test('names that cannot go on a disc are BAD_NAME before xorriso runs', async (t) => {
   const root = await tempDir(t);
