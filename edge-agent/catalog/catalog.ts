@@ -66,6 +66,8 @@ export interface VolumeRow {
   imageSha256: Buffer | null;
   sectors: number | null;
   sessions: number;
+  /** Written open (multi-session): an APPEND may add a session. */
+  appendable: boolean;
   createdAt: number;
   finishedAt: number | null;
 }
@@ -87,6 +89,7 @@ export interface PlannedVolumeRow {
   media: string;
   label: string;
   requiredCopies: number;
+  appendable?: boolean;
   pieces: PlannedPiece[];
 }
 
@@ -254,8 +257,8 @@ export class Catalog {
       const existing = this.jobVolumes(jobId);
       if (existing.length > 0) return existing;
       const insertVolume = this.db.prepare(
-        `INSERT INTO volumes (vsn, job_id, seq, state, media, client_id, label, required_copies, created_at)
-         VALUES (?, ?, ?, 'hot', ?, ?, ?, ?, ?)`,
+        `INSERT INTO volumes (vsn, job_id, seq, state, media, client_id, label, required_copies, appendable, created_at)
+         VALUES (?, ?, ?, 'hot', ?, ?, ?, ?, ?, ?)`,
       );
       const insertPiece = this.db.prepare(
         `INSERT INTO volume_files (volume_id, session, file_id, image_path, part_index, part_count, part_offset, part_length)
@@ -263,7 +266,17 @@ export class Catalog {
       );
       planned.forEach((v, seq) => {
         const vsn = this.takeVsn();
-        const info = insertVolume.run(vsn, jobId, seq + 1, v.media, clientId, v.label, v.requiredCopies, this.now());
+        const info = insertVolume.run(
+          vsn,
+          jobId,
+          seq + 1,
+          v.media,
+          clientId,
+          v.label,
+          v.requiredCopies,
+          v.appendable ? 1 : 0,
+          this.now(),
+        );
         const volumeId = Number(info.lastInsertRowid);
         for (const p of v.pieces) {
           insertPiece.run(
@@ -358,8 +371,11 @@ export class Catalog {
     volumeId: number,
     image: { path: string; bytes: bigint; sha256: Buffer; sectors: number },
     extents: { imagePath: Buffer; extents: Extent[] }[],
+    session = 1,
   ): void {
-    const update = this.db.prepare('UPDATE volume_files SET extents = ? WHERE volume_id = ? AND image_path = ?');
+    const update = this.db.prepare(
+      'UPDATE volume_files SET extents = ? WHERE volume_id = ? AND image_path = ? AND session = ?',
+    );
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -367,7 +383,12 @@ export class Catalog {
         )
         .run(image.path, image.bytes, image.sha256, image.sectors, volumeId);
       for (const e of extents) {
-        update.run(JSON.stringify(e.extents.map((x) => [String(x.offset), String(x.length)])), volumeId, e.imagePath);
+        update.run(
+          JSON.stringify(e.extents.map((x) => [String(x.offset), String(x.length)])),
+          volumeId,
+          e.imagePath,
+          session,
+        );
       }
     })();
   }
@@ -376,6 +397,55 @@ export class Catalog {
     this.db
       .prepare('UPDATE volumes SET state = ?, finished_at = CASE WHEN ? = ? THEN ? ELSE finished_at END WHERE id = ?')
       .run(state, state, 'finished', this.now(), volumeId);
+  }
+
+  /** The client's open volume of a medium an APPEND adds its session to, if any. */
+  appendTarget(clientId: string, media: string): VolumeRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT * FROM volumes WHERE client_id = ? AND media = ? AND appendable = 1 AND state = 'finished'
+         ORDER BY id DESC LIMIT 1`,
+      )
+      .get(clientId, media) as any;
+    return r ? toVolume(r) : undefined;
+  }
+
+  /**
+   * Records the next session of a volume for a job, with the files it adds
+   * (image paths relative to the payload); a replayed call returns the
+   * session the job already has.
+   */
+  addSession(volumeId: number, jobId: number, pieces: PlannedPiece[]): number {
+    return this.db.transaction(() => {
+      const had = this.db
+        .prepare('SELECT session FROM volume_sessions WHERE volume_id = ? AND job_id = ?')
+        .get(volumeId, jobId) as { session: bigint } | undefined;
+      if (had) return Number(had.session);
+      const volume = this.volume(volumeId)!;
+      const session = volume.sessions + 1;
+      this.db
+        .prepare('INSERT INTO volume_sessions (volume_id, session, job_id, created_at) VALUES (?, ?, ?, ?)')
+        .run(volumeId, session, jobId, this.now());
+      const insert = this.db.prepare(
+        'INSERT INTO volume_files (volume_id, session, file_id, image_path) VALUES (?, ?, ?, ?)',
+      );
+      for (const p of pieces) insert.run(volumeId, session, p.fileId, p.imagePath);
+      this.db.prepare('UPDATE volumes SET sessions = ? WHERE id = ?').run(session, volumeId);
+      return session;
+    })();
+  }
+
+  /** The job that added a volume's session, if an APPEND did. */
+  sessionOf(volumeId: number, jobId: number): number | undefined {
+    const r = this.db
+      .prepare('SELECT session FROM volume_sessions WHERE volume_id = ? AND job_id = ?')
+      .get(volumeId, jobId) as { session: bigint } | undefined;
+    return r ? Number(r.session) : undefined;
+  }
+
+  /** No more sessions: the volume is closed. */
+  closeVolume(volumeId: number): void {
+    this.db.prepare('UPDATE volumes SET appendable = 0 WHERE id = ?').run(volumeId);
   }
 
   /** BURN_COPY: the volume needs `more` further copies, burned from `image` (its own image or a COPY of a disc). */
@@ -516,6 +586,7 @@ function toVolume(r: any): VolumeRow {
     imageSha256: r.image_sha256,
     sectors: r.sectors === null ? null : Number(r.sectors),
     sessions: Number(r.sessions),
+    appendable: Number(r.appendable) === 1,
     createdAt: Number(r.created_at),
     finishedAt: r.finished_at === null ? null : Number(r.finished_at),
   };

@@ -12,6 +12,9 @@
  *   state writing → written → verified, or bad with the reason.
  * - jobs and journal: a job's parameters and state, and every step it took,
  *   written before the step's side effects (the recovery replays it).
+ * - volume_sessions: which job added which session to a volume (APPEND);
+ *   a volume is `appendable` (written open, multi-session) when an APPEND made
+ *   it, closed otherwise or once an APPEND no longer fits.
  * - meta: the schema version and the VSN counter.
  *
  * Indexes follow NAStore's catalog: volumes by VSN, by state, by media, by
@@ -115,5 +118,16 @@ export const MIGRATIONS: string[] = [
     UNIQUE (volume_id, copy_no, attempt)
   );
   CREATE INDEX copies_volume ON copies (volume_id, state);
+  `,
+  `
+  ALTER TABLE volumes ADD COLUMN appendable INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE volume_sessions (
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    session INTEGER NOT NULL,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (volume_id, session),
+    UNIQUE (volume_id, job_id)
+  );
   `,
 ];

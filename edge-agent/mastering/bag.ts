@@ -10,6 +10,8 @@
  * ISO-8859-1 volume's manifest names the files by the same bytes as the disc.
  * One departure from RFC 8493: a '%' in a name is written as is (the RFC would
  * write %25), because sha256sum would not find the file otherwise.
+ * Extra tag files (a volume's par2 recovery files under recovery/) are listed
+ * in the tag manifest after the bag's own, by the hashes the caller gives.
  */
 import { createHash } from 'node:crypto';
 import { humanSize } from './label.js';
@@ -50,6 +52,17 @@ export const TAG_MANIFEST_MAX_BYTES = 1024;
 /** Bytes one payload file adds to manifest-sha256.txt besides its path bytes. */
 export const MANIFEST_LINE_OVERHEAD = 64 + 2 + PAYLOAD_DIR.length + 1 + 1;
 
+/** A tag file the caller adds to the bag (outside data/): named relative to the root, ASCII. */
+export interface ExtraTag {
+  name: string;
+  sha256: Buffer;
+}
+
+/** Bytes one extra tag file adds to tagmanifest-sha256.txt. */
+export function tagManifestLineBytes(name: string): number {
+  return 64 + 2 + Buffer.byteLength(name, 'utf8') + 1;
+}
+
 function encodingOf(charset: BagInfo['charset']): { declared: string; encode: (text: string) => Buffer } {
   if (charset === 'iso-8859-1') {
     return {
@@ -74,7 +87,11 @@ export function manifestBytes(files: readonly BagPayloadFile[]): Buffer {
 }
 
 /** All tag files of the bag, in the order they are listed in the tag manifest, tag manifest last. */
-export function buildBag(files: readonly BagPayloadFile[], info: BagInfo): BagFile[] {
+export function buildBag(
+  files: readonly BagPayloadFile[],
+  info: BagInfo,
+  extraTags: readonly ExtraTag[] = [],
+): BagFile[] {
   const { declared, encode } = encodingOf(info.charset);
   const bytes = files.reduce((sum, f) => sum + f.size, 0n);
   const bagit = encode(`BagIt-Version: 1.0\nTag-File-Character-Encoding: ${declared}\n`);
@@ -96,11 +113,17 @@ export function buildBag(files: readonly BagPayloadFile[], info: BagInfo): BagFi
     { name: MANIFEST_NAME, data: manifestBytes(files) },
     { name: info.label.name, data: Buffer.from(info.label.text, 'utf8') },
   ];
-  const tagManifest = encode(tags.map((t) => `${sha256(t.data)}  ${t.name}\n`).join(''));
+  let extraBytes = 0;
+  const extraLines = extraTags.map((t) => {
+    if (t.sha256.length !== 32) throw new Error(`sha256 of tag file ${t.name} is not 32 bytes`);
+    extraBytes += tagManifestLineBytes(t.name);
+    return `${t.sha256.toString('hex')}  ${t.name}\n`;
+  });
+  const tagManifest = encode([...tags.map((t) => `${sha256(t.data)}  ${t.name}\n`), ...extraLines].join(''));
   if (bagit.length > BAGIT_MAX_BYTES || bagInfo.length > BAG_INFO_MAX_BYTES) {
     throw new Error('bag tag files exceed their size budget');
   }
-  if (tagManifest.length > TAG_MANIFEST_MAX_BYTES) throw new Error('tag manifest exceeds its size budget');
+  if (tagManifest.length > TAG_MANIFEST_MAX_BYTES + extraBytes) throw new Error('tag manifest exceeds its size budget');
   return [...tags, { name: TAG_MANIFEST_NAME, data: tagManifest }];
 }
 

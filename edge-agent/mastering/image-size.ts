@@ -28,7 +28,20 @@
  * Use ImageSizeEstimator to fill a volume incrementally (first-fit-decreasing:
  * `sectorsWith(entry)` is the bound if the entry were added), or
  * estimateImageSectors for a whole payload.
+ *
+ * par2 recovery files on the disc (a media profile's `recovery`) come on top:
+ * recoverySectors bounds them for a payload, withRecoveryCost adds them to the
+ * packer's additive cost model.
  */
+
+import {
+  boundTerms,
+  checkLayout,
+  checkRedundancy,
+  DEFAULT_PAR2_LAYOUT,
+  type Par2Layout,
+  recoveryBytesBound,
+} from '../recovery/par2-layout.js';
 import {
   BAG_INFO_MAX_BYTES,
   BAG_INFO_NAME,
@@ -537,6 +550,96 @@ export function estimateCostModel(options: CostModelOptions = {}): CostModel {
         (MANIFEST_LINE_OVERHEAD + path.length + NAME_SLACK_BYTES) / SECTOR +
         16 / SECTOR +
         dirChain(parts)
+      );
+    },
+  };
+}
+
+// --- par2 recovery files ------------------------------------------------------
+
+/**
+ * Image sectors one par2 file costs besides its data, at most: its last
+ * partial sector, its ISO record (<= 255 bytes, no continuation: names are
+ * short), its Joliet record (<= 162), its MD5 array entry (16) and its
+ * tag manifest line (<= 134), records charged as if each crossed a sector.
+ */
+const RECOVERY_FILE_EXTRA_SECTORS = 1.5;
+/**
+ * The recovery/ directory: its ISO and Joliet extents (with their partial last
+ * sectors), its records in the root (which may cross into a new sector), its
+ * entries in the four path tables, and the partial sectors of the grown tag
+ * manifest and MD5 array.
+ */
+const RECOVERY_DIR_SECTORS = 16;
+
+function recoveryLayout(layout: Partial<Par2Layout> | undefined): Par2Layout {
+  const full = { ...DEFAULT_PAR2_LAYOUT, ...layout };
+  checkLayout(full);
+  return full;
+}
+
+export interface RecoverySectorOptions {
+  /** Sum of the payload paths' byte lengths; PATH_MAX (4096) per file when not given. */
+  pathBytes?: number;
+  layout?: Partial<Par2Layout>;
+}
+
+/**
+ * An upper bound of the image sectors the par2 recovery files of a payload
+ * (made by createRecoveryFiles with this redundancy) add to the image: the
+ * image is at most estimateImageSectors(payload) + recoverySectors(...).
+ * A multiple of 32 (the session alignment); 0 for a payload of no bytes.
+ */
+export function recoverySectors(
+  payloadBytes: bigint,
+  files: number,
+  redundancyPercent: number,
+  options: RecoverySectorOptions = {},
+): number {
+  checkRedundancy(redundancyPercent);
+  const layout = recoveryLayout(options.layout);
+  if (files <= 0 || payloadBytes <= 0n) return 0;
+  const sets = Math.ceil(files / layout.maxFilesPerSet);
+  const bytes = recoveryBytesBound(
+    { bytes: payloadBytes, files, pathBytes: options.pathBytes ?? files * 4096 },
+    redundancyPercent,
+    { sets, largestSet: Math.min(files, layout.maxFilesPerSet) },
+    layout,
+  );
+  const sectors = Math.ceil(bytes / SECTOR + 2 * sets * RECOVERY_FILE_EXTRA_SECTORS + RECOVERY_DIR_SECTORS);
+  return Math.ceil(sectors / SESSION_ALIGN_SECTORS) * SESSION_ALIGN_SECTORS;
+}
+
+/**
+ * The packer's cost model with the recovery files added, still additive: for
+ * any subset of files, fixedSectors + the sum of fileSectors bounds the image
+ * with its recovery files. Sets are at most n / maxFilesPerSet + 1, so one
+ * set's cost is fixed and 1/maxFilesPerSet of it is charged to every file;
+ * every set is taken as full (the largest block-rounding waste); a file's
+ * blocks are charged as size / minBlockBytes + 1; names get NAME_SLACK_BYTES
+ * as in the base model. The base model's slack for the session alignment
+ * covers the recovery sectors too (they are summed before the rounding).
+ */
+export function withRecoveryCost(
+  base: CostModel,
+  redundancyPercent: number,
+  layoutOptions?: Partial<Par2Layout>,
+): CostModel {
+  checkRedundancy(redundancyPercent);
+  const layout = recoveryLayout(layoutOptions);
+  const t = boundTerms(redundancyPercent, layout.maxFilesPerSet, layout);
+  const perSetSectors = t.perSet / SECTOR + 2 * RECOVERY_FILE_EXTRA_SECTORS;
+  const perByte = (t.perByte + t.perBlock / layout.minBlockBytes) / SECTOR;
+  const perFile = (t.perFile + t.perBlock) / SECTOR + perSetSectors / layout.maxFilesPerSet;
+  return {
+    // + 1: the par2 bytes are rounded up to sectors once
+    fixedSectors: base.fixedSectors + perSetSectors + RECOVERY_DIR_SECTORS + 1,
+    fileSectors(path: Buffer, size: bigint): number {
+      return (
+        base.fileSectors(path, size) +
+        Number(size) * perByte +
+        perFile +
+        ((path.length + NAME_SLACK_BYTES) * t.perPathByte) / SECTOR
       );
     },
   };

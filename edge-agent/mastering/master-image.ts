@@ -2,7 +2,8 @@
  * Masters one volume: staged files in, an ISO image file out (ISO 9660 level 3
  * + Rock Ridge + Joliet, MD5 tags for the session and every file), with the
  * BagIt bag and the label at the root and the payload under data/, plus where
- * every file's bytes sit in the image.
+ * every file's bytes sit in the image. Extra root files (the par2 recovery
+ * files under recovery/) may sit beside them: they become tag files of the bag.
  *
  * Names are raw bytes end to end: they reach xorriso through a path list file
  * (never argv, which Node cannot fill with non-UTF-8 bytes), xorriso's local,
@@ -20,7 +21,15 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { runXorriso } from '../xorriso/run-xorriso.js';
-import { buildBag, PAYLOAD_DIR } from './bag.js';
+import {
+  BAG_INFO_NAME,
+  BAGIT_NAME,
+  type BagPayloadFile,
+  buildBag,
+  MANIFEST_NAME,
+  PAYLOAD_DIR,
+  TAG_MANIFEST_NAME,
+} from './bag.js';
 import { MasteringError, mapToolFailure, showPath } from './errors.js';
 import { extentBytes, type FileExtent, reportBytesFor, reportExtents, SECTOR } from './extents.js';
 import { checkLabel, checkVsn, LABEL_NAME, labelText, type VolumeLabel } from './label.js';
@@ -46,10 +55,30 @@ export interface ImageFile {
   mode: number;
 }
 
+/** A file at the image root outside data/ (e.g. `recovery/<vsn>.par2`), listed in the tag manifest. */
+export interface RootFile {
+  /** Absolute path of the file on disk. */
+  source: Buffer | string;
+  /** Path from the image root: components of ASCII letters, digits and `._+-`, '/'-separated; not under data/. */
+  path: Buffer;
+  size: bigint;
+  /** Given by the caller (it goes into tagmanifest-sha256.txt as is). */
+  sha256: Buffer;
+}
+
 export interface MasterRequest {
   /** ISO volume id; [A-Z0-9_], at most 32 chars. */
   vsn: string;
   files: ImageFile[];
+  /** Files placed at the image root beside the bag; returned with their extents in `bagFiles`. */
+  rootFiles?: RootFile[];
+  /**
+   * APPEND: grow this image by a session instead of mastering a new one. The
+   * output starts as a copy of `image`; `files` are the payload the earlier
+   * sessions keep (not replaced by this request's files), so the new bag and
+   * label describe the whole disc. Older sessions stay readable.
+   */
+  base?: { image: string; files: BagPayloadFile[] };
   /** Image file to create (overwritten if it exists). */
   output: string;
   /** Scratch dir for bag files / path lists (caller creates and later removes it). */
@@ -80,7 +109,7 @@ export interface MasteredImage {
   sectors: number;
   /** The payload files, in request order; `path` as in the request (inside data/). */
   files: MasteredFile[];
-  /** Bag and label files at the image root, with their extents. */
+  /** Bag and label files at the image root, then the request's rootFiles, with their extents. */
   bagFiles: MasteredFile[];
 }
 
@@ -135,12 +164,48 @@ export function checkPayloadPaths(files: readonly ImageFile[], charset: MasterRe
   }
 }
 
+const ROOT_COMPONENT = /^[A-Za-z0-9._+-]+$/;
+
+/** Checks the extra root files' paths; throws MasteringError('BAD_NAME') naming the first bad one. */
+export function checkRootPaths(files: readonly RootFile[]): void {
+  const reserved = new Set([BAGIT_NAME, BAG_INFO_NAME, MANIFEST_NAME, TAG_MANIFEST_NAME, LABEL_NAME, PAYLOAD_DIR]);
+  const filesSeen = new Set<string>();
+  const dirsSeen = new Set<string>();
+  for (const f of files) {
+    const p = Buffer.isBuffer(f.path) ? f.path : Buffer.alloc(0);
+    const bad = (why: string) => new MasteringError('BAD_NAME', `root file ${showPath(p)} ${why}`, { path: p });
+    const text = p.toString('latin1');
+    const parts = text.split('/');
+    if (p.length === 0) throw bad('has an empty path');
+    for (const c of parts) {
+      if (!ROOT_COMPONENT.test(c) || c === '.' || c === '..') {
+        throw bad('must be relative, with components of ASCII letters, digits and "._+-" only');
+      }
+      if (c.length > MAX_COMPONENT_BYTES) throw bad(`has a component longer than ${MAX_COMPONENT_BYTES} bytes`);
+    }
+    if (reserved.has(parts[0]!)) throw bad(`collides with the bag's ${parts[0]}`);
+    if (filesSeen.has(text)) throw bad('is listed twice');
+    if (dirsSeen.has(text)) throw bad('is both a file and a directory');
+    filesSeen.add(text);
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (filesSeen.has(prefix)) throw bad(`lies under ${prefix}, which is a file`);
+      dirsSeen.add(prefix);
+    }
+    if (!Buffer.isBuffer(f.sha256) || f.sha256.length !== 32) throw bad('has no 32-byte SHA-256');
+    if (typeof f.size !== 'bigint' || f.size < 0n) throw bad('has a negative or missing size');
+  }
+}
+
 function sourceBytes(source: Buffer | string): Buffer {
   return typeof source === 'string' ? Buffer.from(source, 'utf8') : source;
 }
 
 /** lstat of every source, checked against the request: regular file of the requested size. */
-async function statSources(files: readonly ImageFile[], signal?: AbortSignal): Promise<Stats[]> {
+async function statSources(
+  files: readonly Pick<ImageFile, 'source' | 'path' | 'size'>[],
+  signal?: AbortSignal,
+): Promise<Stats[]> {
   const out: Stats[] = new Array(files.length);
   for (let start = 0; start < files.length; start += STAT_BATCH) {
     if (signal?.aborted) throw new MasteringError('ABORTED', 'mastering was cancelled');
@@ -191,7 +256,14 @@ export function progressOf(line: string): number | undefined {
 }
 
 /** The xorriso arguments for mastering a path list into a new image. */
-export function masteringArgs(opts: { vsn: string; output: string; listFile: string; charset: string }): string[] {
+export function masteringArgs(opts: {
+  vsn: string;
+  output: string;
+  listFile: string;
+  charset: string;
+  /** Add a session to the image in `output` (xorriso -dev) instead of writing a new one (-outdev). */
+  grow?: boolean;
+}): string[] {
   return [
     '-no_rc',
     '-local_charset',
@@ -203,7 +275,7 @@ export function masteringArgs(opts: { vsn: string; output: string; listFile: str
     // Before -outdev: session and per-file MD5s are recorded in the new image.
     '-md5',
     'on',
-    '-outdev',
+    opts.grow ? '-dev' : '-outdev',
     `stdio:${opts.output}`,
     '-compliance',
     'iso_9660_level=3',
@@ -268,23 +340,32 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
     throw new MasteringError('BAD_NAME', `unknown charset ${JSON.stringify(req.charset)}`);
   }
   checkPayloadPaths(req.files, req.charset);
-  for (const f of req.files) checkListable(sourceBytes(f.source), 'staged file', f.path);
+  const rootFiles = req.rootFiles ?? [];
+  checkRootPaths(rootFiles);
+  // Payload and root files alike must stay as they are while xorriso reads them.
+  const sources = [...req.files, ...rootFiles];
+  for (const f of sources) checkListable(sourceBytes(f.source), 'staged file', f.path);
 
-  const before = await statSources(req.files, signal);
-  const payloadBytes = req.files.reduce((sum, f) => sum + f.size, 0n);
+  const before = await statSources(sources, signal);
+  const kept = req.base?.files ?? [];
+  const payloadBytes = [...kept, ...req.files].reduce((sum, f) => sum + f.size, 0n);
   const label = labelText(req.label, {
     payloadBytes,
-    payloadFiles: req.files.length,
+    payloadFiles: kept.length + req.files.length,
     charset: req.charset,
   });
-  const bag = buildBag(req.files, {
-    vsn: req.vsn,
-    site: req.label.site,
-    job: req.label.job,
-    created: req.label.created,
-    charset: req.charset,
-    label: { name: LABEL_NAME, text: label },
-  });
+  const bag = buildBag(
+    [...kept, ...req.files],
+    {
+      vsn: req.vsn,
+      site: req.label.site,
+      job: req.label.job,
+      created: req.label.created,
+      charset: req.charset,
+      label: { name: LABEL_NAME, text: label },
+    },
+    rootFiles.map((f) => ({ name: f.path.toString('latin1'), sha256: f.sha256 })),
+  );
 
   const bagDir = path.join(req.workDir, 'bag');
   const listFile = path.join(req.workDir, 'path-list');
@@ -296,6 +377,9 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
       await fs.writeFile(disk, file.data);
       entries.push({ isoPath: Buffer.from(`/${file.name}`), diskPath: Buffer.from(path.resolve(disk)) });
     }
+    for (const f of rootFiles) {
+      entries.push({ isoPath: Buffer.concat([Buffer.from('/'), f.path]), diskPath: sourceBytes(f.source) });
+    }
     for (const f of req.files) {
       entries.push({
         isoPath: Buffer.concat([Buffer.from(`/${PAYLOAD_DIR}/`), f.path]),
@@ -303,8 +387,10 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
       });
     }
     await fs.writeFile(listFile, pathListBytes(entries));
-    // A stdio: pseudo-drive holding an image would get a second session appended: start from nothing.
-    await fs.rm(req.output, { force: true });
+    // A stdio: pseudo-drive holding an image would get a second session appended: start from nothing,
+    // or, for APPEND, from a copy of the image the session grows.
+    if (req.base) await fs.copyFile(req.base.image, req.output);
+    else await fs.rm(req.output, { force: true });
   } catch (error) {
     throw mapToolFailure(error, `preparing ${req.workDir}`);
   }
@@ -329,7 +415,13 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
   };
   try {
     await runXorriso(
-      masteringArgs({ vsn: req.vsn, output: req.output, listFile: path.resolve(listFile), charset: req.charset }),
+      masteringArgs({
+        vsn: req.vsn,
+        output: req.output,
+        listFile: path.resolve(listFile),
+        charset: req.charset,
+        grow: req.base !== undefined,
+      }),
       { signal: stop.signal, onLine },
     );
     if (damagedTree) throw await treeMismatchError(req.vsn);
@@ -354,11 +446,11 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
     // A staged file written to while xorriso read it would put other bytes on the disc than its SHA-256
     // says. (ctime is not compared: unlinking another hard link of the file, which staging may do while a
     // job runs, changes it without touching the content.)
-    const after = await statSources(req.files, signal);
+    const after = await statSources(sources, signal);
     after.forEach((st, i) => {
       const old = before[i]!;
       if (st.mtimeMs !== old.mtimeMs || st.ino !== old.ino || st.dev !== old.dev) {
-        const f = req.files[i]!;
+        const f = sources[i]!;
         throw new MasteringError('SOURCE_CHANGED', `staged file for ${showPath(f.path)} changed while mastering`, {
           path: f.path,
         });
@@ -367,8 +459,10 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
 
     const imageSectors = Math.ceil((await fs.stat(req.output)).size / SECTOR);
     const expectedBytes = reportBytesFor([
+      ...kept.map((f) => ({ path: f.path, size: f.size })),
       ...req.files.map((f) => ({ path: f.path, size: f.size })),
       ...bag.map((x) => ({ path: Buffer.from(x.name), size: BigInt(x.data.length) })),
+      ...rootFiles.map((f) => ({ path: f.path, size: f.size })),
     ]);
     const extents = await reportExtents(req.output, {
       charset: req.charset,
@@ -403,6 +497,12 @@ export async function masterImage(req: MasterRequest): Promise<MasteredImage> {
       const name = Buffer.from(b.name);
       return take(name, BigInt(b.data.length), createHash('sha256').update(b.data).digest(), name);
     });
+    for (const f of rootFiles) bagFiles.push(take(f.path, f.size, f.sha256, f.path));
+    for (const f of kept) take(Buffer.concat([Buffer.from(`${PAYLOAD_DIR}/`), f.path]), f.size, f.sha256, f.path);
+    if (req.base) {
+      // root files of earlier sessions (recovery data) stay in the tree; only the payload must match
+      for (const k of [...extents.keys()]) if (!k.startsWith(`${PAYLOAD_DIR}/`)) extents.delete(k);
+    }
     if (extents.size > 0) {
       const extra = [...extents.keys()].slice(0, 3).map((k) => showPath(Buffer.from(k, 'latin1')));
       throw new MasteringError('TOOL_FAILED', `the image holds files that were not asked for: ${extra.join(', ')}`);

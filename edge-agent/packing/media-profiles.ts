@@ -3,6 +3,9 @@
  * figures a drive reports for a blank disc: READ CAPACITY / READ DISC INFO),
  * plus tiny test profiles so the test suite can fill many volumes quickly.
  * Names are matched case-insensitively; the canonical name is lower case.
+ * A profile may ask for par2 recovery files on every disc (`recovery`): the
+ * packer then reserves their room (withRecoveryCost) and mastering adds them
+ * under recovery/ (edge-agent/recovery/par2.ts).
  */
 import { PackingError } from './errors.js';
 
@@ -14,7 +17,14 @@ export interface MediaProfile {
   description: string;
   /** A profile for tests only: no real disc has this capacity. */
   test?: boolean;
-  // later: errorCorrection?: 'par2' | 'rs03'
+  /** Error correction on the disc: par2 files over the payload, repairing up to this share of its blocks. */
+  recovery?: MediaRecovery;
+}
+
+export interface MediaRecovery {
+  kind: 'par2';
+  /** Whole percent, 1 to 100. */
+  redundancyPercent: number;
 }
 
 const PROFILES: readonly MediaProfile[] = [
@@ -33,7 +43,14 @@ const PROFILES: readonly MediaProfile[] = [
   { name: 'test-2m', sectors: 1024, description: 'test medium, 2 MiB', test: true },
   { name: 'test-8m', sectors: 4096, description: 'test medium, 8 MiB', test: true },
   { name: 'test-32m', sectors: 16_384, description: 'test medium, 32 MiB', test: true },
-].map((p) => Object.freeze(p));
+  {
+    name: 'test-8m-par2',
+    sectors: 4096,
+    description: 'test medium, 8 MiB, with par2 recovery files (10 %)',
+    test: true,
+    recovery: Object.freeze({ kind: 'par2', redundancyPercent: 10 }),
+  },
+].map((p: MediaProfile) => Object.freeze(p));
 
 /** The profile called `name` (case-insensitive); PackingError('UNKNOWN_MEDIA') listing the known names otherwise. */
 export function mediaProfile(name: string): MediaProfile {

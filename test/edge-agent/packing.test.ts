@@ -269,6 +269,7 @@ test('media profiles have the exact capacities in 2048-byte sectors', (t) => {
     ['test-2m', 1024, true],
     ['test-8m', 4096, true],
     ['test-32m', 16_384, true],
+    ['test-8m-par2', 4096, true],
   ];
   t.deepEqual(
     listMediaProfiles().map((p) => [p.name, p.sectors, p.test === true]),
