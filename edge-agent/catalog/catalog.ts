@@ -393,6 +393,14 @@ export class Catalog {
     })();
   }
 
+  /** The volume has every required copy: finished, and the journal says so, in one transaction. */
+  finishVolume(jobId: number, volumeId: number): void {
+    this.db.transaction(() => {
+      this.setVolumeState(volumeId, 'finished');
+      this.journal(jobId, volumeId, 'finish', 'done');
+    })();
+  }
+
   setVolumeState(volumeId: number, state: VolumeState): void {
     this.db
       .prepare('UPDATE volumes SET state = ?, finished_at = CASE WHEN ? = ? THEN ? ELSE finished_at END WHERE id = ?')

@@ -16,7 +16,11 @@
  *   touched, writes all copies from one read of the image, verifies each,
  *   and retries a failed copy on a fresh blank (another drive when there is
  *   one) until the volume has its verified copies or the attempts run out;
- *   an attempt found `writing` or `written` after a crash is marked bad;
+ *   an attempt found `writing` or `written` after a crash is marked bad (a
+ *   disc it left in a drive, or a verified disc it shelved but never
+ *   recorded, is set aside as `<vsn>-<copy>.interrupted-<n>.iso`); copies go
+ *   to the drives present: a drive that vanished is named (DRIVE_MISSING) and
+ *   left out, and with none left the volume fails NO_DRIVES;
  * - cleanup gives the burned files back (they leave the client's tree if the
  *   client did not re-commit them) and removes the job's area. It runs only
  *   once every volume of the job is finished.
@@ -27,7 +31,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../clients/oncrpc/index.js';
 import type { Catalog, FileRow, JobRow, VolumeRow } from '../catalog/catalog.js';
-import type { Drive, Reservation } from '../drives/drive-pool.js';
+import type { Drive, DrivePool, Reservation } from '../drives/drive-pool.js';
 import { isDriveError } from '../drives/errors.js';
 import { verifyCopy } from '../drives/verify-copy.js';
 import { writeCopies } from '../drives/write-copies.js';
@@ -113,7 +117,13 @@ function parentOf(p: Buffer): Buffer {
 
 export function pack(ctx: BurnContext, job: JobRow, files: FileRow[], params: BurnParams): VolumeRow[] {
   const existing = ctx.catalog.jobVolumes(job.id);
-  if (existing.length > 0) return existing;
+  if (existing.length > 0) {
+    // a stop after the volumes were planned, before the journal said so: the step is done
+    if (!ctx.catalog.journalOf(job.id).some((j) => j.step === 'pack' && j.event === 'done')) {
+      ctx.catalog.journal(job.id, null, 'pack', 'done', `${existing.map((v) => v.vsn).join(' ')} (replayed)`);
+    }
+    return existing;
+  }
   ctx.catalog.journal(job.id, null, 'pack', 'begin');
   let plan: ReturnType<typeof packVolumes>;
   try {
@@ -160,13 +170,26 @@ export async function master(
   ctx: BurnContext,
   job: JobRow,
   volume: VolumeRow,
-  params: BurnParams,
+  _params: BurnParams,
   progress: JobProgress,
 ): Promise<VolumeRow> {
   const vp = progress.volume(volume.id, volume.vsn);
+  const output = path.join(ctx.imagesDir, `${volume.vsn}.iso`);
+  const partial = `${output}.partial`;
+  const workDir = path.join(ctx.imagesDir, `${volume.vsn}.work`);
+  // What a stop during mastering left: a stop after the image was recorded, before the work
+  // directory was removed, leaves it beside a good image, so it goes before anything else.
+  // (A leftover partial image would also make xorriso append a session to it.)
+  await fs.rm(workDir, { recursive: true, force: true });
+  await fs.rm(partial, { force: true });
   if (volume.state !== 'hot') {
     const st = volume.imagePath ? await fs.stat(volume.imagePath).catch(() => null) : null;
     if (volume.state !== 'mastered' || (st && BigInt(st.size) === volume.imageBytes)) {
+      // a stop after the image was recorded, before the journal said so: the step is done
+      const journal = ctx.catalog.journalOf(job.id);
+      if (!journal.some((j) => j.volumeId === volume.id && j.step === 'master' && j.event === 'done')) {
+        ctx.catalog.journal(job.id, volume.id, 'master', 'done', `${volume.imageBytes} bytes (replayed)`);
+      }
       vp.step = 'mastered';
       return volume;
     }
@@ -176,11 +199,6 @@ export async function master(
   ctx.catalog.journal(job.id, volume.id, 'master', 'begin');
   vp.step = 'mastering';
   await fs.mkdir(ctx.imagesDir, { recursive: true });
-  const output = path.join(ctx.imagesDir, `${volume.vsn}.iso`);
-  const partial = `${output}.partial`;
-  const workDir = path.join(ctx.imagesDir, `${volume.vsn}.work`);
-  await fs.rm(workDir, { recursive: true, force: true });
-  await fs.rm(partial, { force: true }); // xorriso would append a session to a leftover
   await fs.mkdir(workDir, { recursive: true });
   try {
     const pieces = ctx.catalog.volumeFiles(volume.id);
@@ -240,8 +258,17 @@ export async function master(
     await fs.rm(partial, { force: true });
     ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
     if (e instanceof JobError) throw e;
-    const code = (e as { code?: string }).code === 'NO_SPACE' ? 'NO_SPACE' : 'MASTERING_FAILED';
-    throw new JobError(code, `mastering ${volume.vsn} failed: ${(e as Error).message}`);
+    if ((e as { code?: string }).code === 'NO_SPACE') {
+      const free = await fs
+        .statfs(ctx.imagesDir, { bigint: true })
+        .then((s) => `${s.bavail * s.bsize} bytes free`)
+        .catch(() => 'free space unknown');
+      throw new JobError(
+        'NO_SPACE',
+        `NO_SPACE: mastering ${volume.vsn} failed: the images directory ${ctx.imagesDir} is full (${free}): free space there and BURN again; the staged files are kept (${(e as Error).message})`,
+      );
+    }
+    throw new JobError('MASTERING_FAILED', `mastering ${volume.vsn} failed: ${(e as Error).message}`);
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
@@ -431,8 +458,7 @@ export async function writeVolume(
       reservation.release();
     }
   }
-  ctx.catalog.setVolumeState(volume.id, 'finished');
-  ctx.catalog.journal(job.id, volume.id, 'finish', 'done');
+  ctx.catalog.finishVolume(job.id, volume.id);
   vp.step = 'finished';
 }
 

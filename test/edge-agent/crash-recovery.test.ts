@@ -26,18 +26,21 @@
  * empty; no `*.partial` or `*.work` image is left; the burned files left the
  * staged tree.
  *
- * A second test replays, without timing luck, the narrowest window found:
- * the agent dies after a verified copy was put on the shelf but before the
- * catalog recorded it.
+ * Two more tests replay, without timing luck, the windows the kills found
+ * (each seen by the crash loop): the agent dies after a verified copy was put
+ * on the shelf but before the catalog recorded it; the agent dies after an
+ * image was recorded but before its work directory was removed.
  */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Catalog } from '../../edge-agent/catalog/catalog.js';
 import { DrivePool } from '../../edge-agent/drives/drive-pool.js';
 import { releaseWriteOnce } from '../../edge-agent/drives/stand-in-medium.js';
-import { writeVolume } from '../../edge-agent/jobs/burn-steps.js';
+import { master, writeVolume } from '../../edge-agent/jobs/burn-steps.js';
 import { JobProgress } from '../../edge-agent/jobs/job-progress.js';
 import {
   CatalogView,
@@ -54,7 +57,6 @@ import {
   writeTree,
 } from '../faults/crash-kit.js';
 
-const asRoot = process.getuid?.() === 0 ? test : test.skip;
 const POINTS = 20;
 
 test('kill -9 at 20+ points of burn jobs: every job ends with its files on 2 verified copies, VSNs never reused, nothing orphaned', async (t) => {
@@ -115,10 +117,13 @@ test('kill -9 at 20+ points of burn jobs: every job ends with its files on 2 ver
   t.true((phases.ingest ?? 0) + (phases.queued ?? 0) >= 1, 'a kill landed before ingest was done');
 });
 
-asRoot('a verified copy shelved just before the crash is set aside, not a SHELF_TAKEN failure', async (t) => {
-  // The state a kill leaves between drive.unload() (the good disc is on the shelf as <vsn>-<n>.iso)
-  // and catalog.copyVerified(): the attempt is `written`. Built here with the real steps, then replayed.
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'optarc-shelved-'));
+/**
+ * A catalog with one job whose one volume is mastered (a real xorriso image of
+ * one file), and a context for the burn steps with two stand-in drives: the
+ * state in which the narrow windows below are replayed.
+ */
+async function masteredVolume(t: ExecutionContext) {
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'optarc-window-'));
   t.teardown(async () => {
     await releaseWriteOnce(dir);
     await fs.rm(dir, { recursive: true, force: true });
@@ -130,22 +135,17 @@ asRoot('a verified copy shelved just before the crash is set aside, not a SHELF_
     standIn: { shelf },
   }));
   for (const d of drives) await fs.mkdir(path.join(dir, d.name), { recursive: true });
-  const image = path.join(dir, 'img.iso');
-  const { execFileSync } = await import('node:child_process');
+  const images = path.join(dir, 'images');
   await fs.mkdir(path.join(dir, 'tree'));
+  await fs.mkdir(images);
   await fs.writeFile(path.join(dir, 'tree', 'f.bin'), Buffer.alloc(300_000, 7));
+  const image = path.join(images, 'OPT000001.iso');
   execFileSync(
     'xorriso',
     ['-md5', 'on', '-volid', 'OPT000001', '-outdev', `stdio:${image}`, '-map', path.join(dir, 'tree'), '/', '-commit'],
-    {
-      stdio: 'ignore',
-    },
+    { stdio: 'ignore' },
   );
-  const { createHash } = await import('node:crypto');
-  const bytes = (await fs.stat(image)).size;
-  const sha = createHash('sha256')
-    .update(await fs.readFile(image))
-    .digest();
+  const data = await fs.readFile(image);
   const catalog = new Catalog(path.join(dir, 'catalog.sqlite'));
   t.teardown(() => catalog.close());
   const job = catalog.createJob('burn', 'c', 'c', {});
@@ -159,35 +159,44 @@ asRoot('a verified copy shelved just before the crash is set aside, not a SHELF_
     },
   ]);
   const file = catalog.jobFiles(job.id)[0]!;
-  const [vol] = catalog.planVolumes(job.id, 'c', [
+  const [planned] = catalog.planVolumes(job.id, 'c', [
     { media: 'test-8m', label: '', requiredCopies: 2, pieces: [{ fileId: file.id, imagePath: Buffer.from('f.bin') }] },
   ]);
-  catalog.setMastered(vol!.id, { path: image, bytes: BigInt(bytes), sha256: sha, sectors: bytes / 2048 }, []);
-  // copy 1 was written and verified on drive a, shelved, and then the agent died
+  const sha256 = createHash('sha256').update(data).digest();
+  catalog.setMastered(
+    planned!.id,
+    { path: image, bytes: BigInt(data.length), sha256, sectors: data.length / 2048 },
+    [],
+  );
   const pool = new DrivePool(drives);
-  const a = pool.get('a')!;
-  await a.loadBlank();
-  const row = catalog.beginCopy(vol!.id, 1, 'a');
-  await fs.copyFile(image, a.mediumPath!);
-  catalog.copyWritten(row.id, null);
-  const shelved = await a.unload('OPT000001', 1);
-  t.is(shelved, path.join(shelf, 'OPT000001-1.iso'));
-
-  const log = { info() {}, warn() {}, error() {} };
   const ctx = {
     catalog,
     pool,
     staging: undefined as never,
     jobsDir: path.join(dir, 'jobs'),
-    imagesDir: dir,
+    imagesDir: images,
     charset: 'utf-8' as const,
     site: 'local',
     volumeClass: 'archive',
     maxAttempts: 3,
-    log,
+    log: { info() {}, warn() {}, error() {} },
   };
-  await writeVolume(ctx, job, catalog.volume(vol.id)!, new JobProgress());
-  const copies = catalog.volumeCopies(vol!.id);
+  return { dir, shelf, images, image, data, catalog, pool, ctx, job, volume: catalog.volume(planned.id)! };
+}
+
+test('window replayed: a verified copy shelved just before the crash is set aside, not a SHELF_TAKEN failure', async (t) => {
+  // The state a kill leaves between drive.unload() (the good disc is on the shelf as <vsn>-<n>.iso)
+  // and catalog.copyVerified(): the attempt is `written`. Made with the real drive calls, then replayed.
+  const { shelf, image, catalog, pool, ctx, job, volume } = await masteredVolume(t);
+  const a = pool.get('a')!;
+  await a.loadBlank();
+  const row = catalog.beginCopy(volume.id, 1, 'a');
+  await fs.copyFile(image, a.mediumPath!);
+  catalog.copyWritten(row.id, null);
+  t.is(await a.unload('OPT000001', 1), path.join(shelf, 'OPT000001-1.iso'));
+
+  await writeVolume(ctx, job, volume, new JobProgress());
+  const copies = catalog.volumeCopies(volume.id);
   t.deepEqual(
     copies.map((c) => [c.copyNo, c.state, c.error.split(':')[0]]),
     [
@@ -196,9 +205,31 @@ asRoot('a verified copy shelved just before the crash is set aside, not a SHELF_
       [2, 'verified', ''],
     ],
   );
-  t.is(catalog.volume(vol.id)!.state, 'finished');
-  const names = (await fs.readdir(shelf)).sort();
-  t.deepEqual(names, ['OPT000001-1.interrupted-1.iso', 'OPT000001-1.iso', 'OPT000001-2.iso']);
+  t.is(catalog.volume(volume.id)!.state, 'finished');
+  t.deepEqual((await fs.readdir(shelf)).sort(), [
+    'OPT000001-1.interrupted-1.iso',
+    'OPT000001-1.iso',
+    'OPT000001-2.iso',
+  ]);
   t.is(copies[0]!.medium, path.join(shelf, 'OPT000001-1.interrupted-1.iso'), 'the set-aside disc is recorded');
   for (const c of copies.slice(1)) t.is(c.medium, path.join(shelf, `OPT000001-${c.copyNo}.iso`));
+});
+
+test('window replayed: a crash after the image was recorded, before its work directory was removed, leaves nothing', async (t) => {
+  // Found by the crash loop: master() recorded the image, then the kill came before its `finally`
+  // removed <vsn>.work; the resumed job saw the volume mastered and never looked at the leftovers.
+  const { images, image, data, ctx, job, volume } = await masteredVolume(t);
+  await fs.mkdir(path.join(images, 'OPT000001.work', 'bag'), { recursive: true });
+  await fs.writeFile(path.join(images, 'OPT000001.work', 'bag', 'bag-info.txt'), 'x');
+  await fs.writeFile(path.join(images, 'OPT000001.iso.partial'), 'x');
+  const again = await master(
+    ctx,
+    job,
+    volume,
+    { copies: 2, media: 'test-8m', label: '', spanning: false },
+    new JobProgress(),
+  );
+  t.is(again.state, 'mastered');
+  t.deepEqual(await fs.readdir(images), ['OPT000001.iso'], 'no work directory or partial image is left');
+  t.true((await fs.readFile(image)).equals(data), 'the recorded image is kept as it was, not mastered again');
 });

@@ -25,13 +25,15 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { readVolumeId, releaseWriteOnce } from '../../edge-agent/drives/stand-in-medium.js';
-import { BIN, freePort, type RunResult, run } from '../helpers/processes.js';
+import { BIN, type RunResult, run } from '../helpers/processes.js';
 
 export const MiB = 1024 * 1024;
 
@@ -131,7 +133,7 @@ export class CrashAgent {
   static async create(options: CrashAgentOptions = {}): Promise<CrashAgent> {
     const dir = options.dir ?? (await fs.mkdtemp(path.join(tmpdir(), 'optarc-crash-')));
     await fs.mkdir(dir, { recursive: true });
-    const agent = new CrashAgent(dir, await freePort(), options);
+    const agent = new CrashAgent(dir, await quietPort(), options);
     const drives = agent.driveNames.map((name) => ({
       name,
       address: `stdio:${agent.mediumPath(name)}`,
@@ -278,6 +280,31 @@ export class CrashAgent {
     if (keep) return;
     await releaseWriteOnce(this.dir); // a closed stand-in disc left in a drive is immutable
     await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A port for the agent's portmapper that stays free across restarts: below the
+ * kernel's ephemeral range (32768-60999 here), so no outgoing connection of
+ * this host (the CLI's, other tests') takes it while the agent is down, as
+ * one did to a port freePort() gave, failing a restart with EADDRINUSE.
+ */
+export async function quietPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await Promise.all([
+      new Promise<boolean>((resolve) => {
+        const s = net.createServer();
+        s.once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+      }),
+      new Promise<boolean>((resolve) => {
+        const u = dgram.createSocket('udp4');
+        u.once('error', () => resolve(false));
+        u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+      }),
+    ]);
+    if (free.every(Boolean)) return port;
   }
 }
 
@@ -462,7 +489,7 @@ export function phasesAt(view: CatalogView, jobId: number): Phase[] {
   const has = (step: string, event: string) => journal.some((j) => j.step === step && j.event === event);
   if (journal.length === 0) return ['queued'];
   if (!has('ingest', 'done')) return ['ingest'];
-  if (!has('pack', 'done')) return ['pack'];
+  if (!has('pack', 'done') && view.volumes(jobId).length === 0) return ['pack'];
   if (has('cleanup', 'begin')) return ['cleanup'];
   const phases = new Set<Phase>();
   const mastering = new Map<number, boolean>();
@@ -495,14 +522,17 @@ export function describeTrigger(t: Trigger): string {
   return `${t.delayMs} ms after ${t.on}`;
 }
 
-/** Events the job can still reach, given how far it got. */
-function possibleEvents(view: CatalogView, jobId: number): EventName[] {
+/**
+ * Events the job can still reach, given how far it got. `down`: the trigger
+ * is armed while the agent is down, so a step it replays from the start counts.
+ */
+function possibleEvents(view: CatalogView, jobId: number, down: boolean): EventName[] {
   const journal = view.journal(jobId);
   const has = (step: string, event: string) => journal.some((j) => j.step === step && j.event === event);
   const volumes = view.volumes(jobId);
   const out: EventName[] = [];
-  if (!has('ingest', 'done')) out.push('ingest');
-  if (!has('pack', 'done')) out.push('pack');
+  if (!has('ingest', down ? 'done' : 'begin')) out.push('ingest');
+  if (!has('pack', down ? 'done' : 'begin')) out.push('pack');
   if (volumes.length === 0 || volumes.some((v) => v.state === 'hot')) out.push('master');
   if (volumes.length === 0 || volumes.some((v) => v.state !== 'finished'))
     out.push('write', 'verify', 'verified', 'finish');
@@ -515,7 +545,7 @@ const DELAYS: Record<EventName, [number, number]> = {
   pack: [0, 2],
   master: [0, 700],
   write: [0, 500],
-  verify: [0, 400],
+  verify: [0, 80],
   verified: [0, 3],
   finish: [0, 3],
   cleanup: [0, 15],
@@ -531,9 +561,10 @@ export function chooseTrigger(
   jobId: number,
   hits: Map<string, number>,
   timeSpanMs: number,
+  down: boolean,
 ): Trigger {
   if (rng.next() < 0.3) return { kind: 'time', ms: rng.int(0, timeSpanMs) };
-  const possible = possibleEvents(view, jobId);
+  const possible = possibleEvents(view, jobId, down);
   const least = Math.min(...possible.map((e) => hits.get(e) ?? 0));
   const rare = possible.filter((e) => (hits.get(e) ?? 0) <= least + 1);
   const on = rng.pick(rare);
@@ -588,7 +619,7 @@ function jobEnded(view: CatalogView, jobId: number): boolean {
 export interface KillRecord {
   job: number;
   trigger: string;
-  /** ms from the agent's spawn to the kill. */
+  /** ms from the agent's spawn (or from the BURN, for the running agent) to the kill. */
   atMs: number;
   phases: Phase[];
   /** The journal's last entry before the kill. */
@@ -629,24 +660,27 @@ export async function crashUntilDone(
   const hits = options.hits ?? new Map<string, number>();
   const timeSpan = options.timeSpanMs ?? 4000;
   const schedule = [...(options.schedule ?? [])];
-  const next = (): Trigger => {
-    const possible = possibleEvents(view, jobId);
+  const next = (down: boolean): Trigger => {
+    const possible = possibleEvents(view, jobId, down);
     while (schedule.length > 0) {
       const on = schedule.shift()!;
       if (!possible.includes(on)) continue;
+      // a scheduled kill is meant to land inside its step: the short end of the spread
       const [lo, hi] = DELAYS[on];
-      return { kind: 'event', on, delayMs: rng.int(lo, hi) };
+      return { kind: 'event', on, delayMs: rng.int(lo, Math.ceil(hi / 3)) };
     }
-    return chooseTrigger(rng, view, jobId, hits, timeSpan);
+    return chooseTrigger(rng, view, jobId, hits, timeSpan, down);
   };
-  let trigger: Trigger = options.afterBurn ? { kind: 'after-burn' } : next();
+  let trigger: Trigger = options.afterBurn ? { kind: 'after-burn' } : next(false);
   let m = mark(view, jobId);
+  // a time trigger counts from the agent's spawn, or from now for a job the running agent took
+  let armedAt = performance.now();
   for (;;) {
     if (jobEnded(view, jobId)) break;
     let fire = false;
     if (trigger.kind === 'after-burn') fire = true;
     else if (trigger.kind === 'time') {
-      const at = agent.spawnedAt + trigger.ms;
+      const at = Math.max(agent.spawnedAt, armedAt) + trigger.ms;
       while (!jobEnded(view, jobId) && performance.now() < at) {
         if (!agent.alive) throw new Error(`the agent died on its own:\n${agent.log()}`);
         await sleep(Math.min(3, at - performance.now()));
@@ -669,7 +703,7 @@ export async function crashUntilDone(
       if (jobEnded(view, jobId)) break;
       throw new Error(`job ${jobId} made no progress toward ${describeTrigger(trigger)}:\n${agent.log()}`);
     }
-    const atMs = Math.round(performance.now() - agent.spawnedAt);
+    const atMs = Math.round(performance.now() - Math.max(agent.spawnedAt, armedAt));
     await agent.kill();
     const phases = phasesAt(view, jobId);
     const lastRow = view.journal(jobId).at(-1);
@@ -687,8 +721,9 @@ export async function crashUntilDone(
       options.onKill?.(k);
     }
     if (kills.length >= options.maxKills) break;
-    trigger = next();
+    trigger = next(true);
     m = mark(view, jobId);
+    armedAt = performance.now();
     agent.spawn();
   }
   if (!agent.alive) agent.spawn();
@@ -890,6 +925,17 @@ export async function checkJob(
   }
   if (volumes.length === 0) v.push(`job ${jobId} has no volumes`);
 
+  // the journal tells the whole story, however often the agent died: every step ended
+  const journal = view.journal(jobId);
+  const ended = (step: string, volumeId: number | null = null) =>
+    journal.some((j) => j.step === step && j.event === 'done' && (volumeId === null || j.volumeId === volumeId));
+  for (const step of ['ingest', 'pack', 'cleanup']) if (!ended(step)) v.push(`the journal never says ${step} done`);
+  for (const vol of volumes) {
+    for (const step of ['master', 'finish']) {
+      if (!ended(step, vol.id)) v.push(`the journal never says ${step} done for ${vol.vsn}`);
+    }
+  }
+
   // every committed file on exactly one volume
   const placement = view.filePlacement(jobId);
   const placed = new Map(placement.map((f) => [f.path, f]));
@@ -993,7 +1039,15 @@ export interface StateCheck {
  * - the drives hold nothing but blanks; `<stage>/jobs` is empty; no
  *   `*.partial` or `*.work` in the images directory.
  */
-export async function checkState(agent: CrashAgent, view: CatalogView, prefix = 'OPT'): Promise<StateCheck> {
+export async function checkState(
+  agent: CrashAgent,
+  view: CatalogView,
+  options: {
+    prefix?: string /** Shelf files already checked (updated): a long run checks each disc once. */;
+    checked?: Set<string>;
+  } = {},
+): Promise<StateCheck> {
+  const prefix = options.prefix ?? 'OPT';
   const v: string[] = [];
   const volumes = view.volumes();
   const next = view.nextVsn();
@@ -1025,6 +1079,13 @@ export async function checkState(agent: CrashAgent, view: CatalogView, prefix = 
       continue;
     }
     const tag = m[3];
+    if (options.checked?.has(name)) {
+      if (tag === undefined) result.shelved.good++;
+      else if (tag === 'bad') result.shelved.bad++;
+      else result.shelved.interrupted++;
+      continue;
+    }
+    options.checked?.add(name);
     if (tag === undefined) {
       result.shelved.good++;
       if (!verified.has(file)) v.push(`${name} is on the shelf but no verified copy in the catalog is it`);
