@@ -451,6 +451,19 @@ export class Catalog {
     return r ? Number(r.session) : undefined;
   }
 
+  /** The volumes a job made, and those it added a session to (APPEND), in order. */
+  volumesOfJob(jobId: number): VolumeRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM volumes WHERE job_id = ?
+           UNION SELECT v.* FROM volumes v JOIN volume_sessions s ON s.volume_id = v.id WHERE s.job_id = ?
+           ORDER BY id`,
+        )
+        .all(jobId, jobId) as any[]
+    ).map(toVolume);
+  }
+
   /** No more sessions: the volume is closed. */
   closeVolume(volumeId: number): void {
     this.db.prepare('UPDATE volumes SET appendable = 0 WHERE id = ?').run(volumeId);

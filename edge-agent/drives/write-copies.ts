@@ -39,6 +39,11 @@ export interface WriteCopiesOptions {
   highWaterMark?: number;
   /** xorriso's own fifo per writer (cdrecord fs=); default xorriso's 4 MiB. */
   fifoBytes?: number;
+  /**
+   * Leave the discs open for later sessions (cdrecord -multi; an APPEND volume):
+   * they are not closed, so a stand-in is not made write-once either.
+   */
+  multi?: boolean;
   /** How the image is opened (default fs). Called at most once: the image is read once. */
   open?: (image: string, range: { start: number; end: number; highWaterMark: number }) => Readable;
 }
@@ -150,7 +155,7 @@ export async function writeCopies(
           };
         } else {
           try {
-            o.closed = await w.target.drive.close();
+            if (!options.multi) o.closed = await w.target.drive.close();
             o.ok = true;
           } catch (e) {
             o.error = describe(e, w.target.drive.name);
@@ -182,6 +187,7 @@ function startWriter(
   input.on('error', () => {});
   const args = ['-as', 'cdrecord', '-v', `dev=${drive.address}`, '-waiti', `tsize=${imageBytes}`];
   if (drive.speed !== undefined) args.push(`speed=${drive.speed}`);
+  if (options.multi) args.push('-multi');
   if (options.fifoBytes !== undefined) args.push(`fs=${options.fifoBytes}`);
   args.push('-');
   const w: Writer = { index, target, input, fed: 0n, dead: false, finished: Promise.resolve() };

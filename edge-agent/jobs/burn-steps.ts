@@ -26,26 +26,30 @@
  *   once every volume of the job is finished.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../clients/oncrpc/index.js';
 import type { Catalog, FileRow, JobRow, VolumeRow } from '../catalog/catalog.js';
 import type { Drive, DrivePool, Reservation } from '../drives/drive-pool.js';
 import { isDriveError } from '../drives/errors.js';
 import { verifyCopy } from '../drives/verify-copy.js';
 import { writeCopies } from '../drives/write-copies.js';
-import { estimateCostModel } from '../mastering/image-size.js';
-import { masterImage } from '../mastering/master-image.js';
+import { estimateCostModel, withRecoveryCost } from '../mastering/image-size.js';
+import { masterImage, type RootFile } from '../mastering/master-image.js';
 import { PackingError } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { packVolumes } from '../packing/packer.js';
+import { createRecoveryFiles } from '../recovery/par2.js';
 import type { Charset } from '../staging/names.js';
 import type { StagingArea } from '../staging/staging-area.js';
 import { JobError } from './errors.js';
 import type { JobProgress } from './job-progress.js';
 
 export interface BurnParams {
+  /** NEW closes its discs; APPEND adds a session to an open volume, or makes open ones. */
+  mode?: 'new' | 'append';
   copies: number;
   media: string;
   label: string;
@@ -128,11 +132,16 @@ export function pack(ctx: BurnContext, job: JobRow, files: FileRow[], params: Bu
   let plan: ReturnType<typeof packVolumes>;
   try {
     const profile = mediaProfile(params.media);
+    const base = estimateCostModel({
+      items: files.map((f) => ({ path: f.path, size: f.size })),
+      capacitySectors: profile.sectors,
+    });
     plan = packVolumes(
       files.map((f) => ({ id: f.id, path: f.path, size: f.size })),
       {
         capacitySectors: profile.sectors,
-        cost: estimateCostModel(),
+        // par2 recovery files go on every disc of such a medium: their room is reserved per file
+        cost: profile.recovery ? withRecoveryCost(base, profile.recovery.redundancyPercent) : base,
         spanning: params.spanning,
         mediumName: profile.name,
       },
@@ -148,6 +157,7 @@ export function pack(ctx: BurnContext, job: JobRow, files: FileRow[], params: Bu
       media: params.media,
       label: params.label,
       requiredCopies: params.copies,
+      appendable: params.mode === 'append',
       pieces: v.pieces.map((p) => ({
         fileId: p.id,
         imagePath: p.part ? partName(p.path, p.part.index, p.part.count) : p.path,
@@ -193,7 +203,12 @@ export async function master(
       vp.step = 'mastered';
       return volume;
     }
-    // the catalog says mastered but the image is gone or cut short: make it again
+    // The catalog says mastered but the image is gone or cut short. Once a disc holds it, the image
+    // is taken back from a verified copy: mastering again would give other bytes under the same VSN.
+    if (await restoreFromCopy(ctx, job, volume, output)) {
+      vp.step = 'mastered';
+      return ctx.catalog.volume(volume.id)!;
+    }
     ctx.catalog.journal(job.id, volume.id, 'master', 'undone', 'image missing or truncated');
   }
   ctx.catalog.journal(job.id, volume.id, 'master', 'begin');
@@ -214,9 +229,27 @@ export async function master(
       }
       files.push({ source, path: p.imagePath, size, sha256, mtime: p.file.mtime, mode: p.file.mode });
     }
+    const profile = mediaProfile(volume.media);
+    let rootFiles: RootFile[] = [];
+    if (profile.recovery) {
+      const made = await createRecoveryFiles({
+        vsn: volume.vsn,
+        files,
+        workDir,
+        redundancyPercent: profile.recovery.redundancyPercent,
+      });
+      rootFiles = made.files;
+      ctx.log.info('par2 recovery files made', {
+        vsn: volume.vsn,
+        sets: made.sets.length,
+        bytes: String(made.bytes),
+        seconds: Number(made.seconds.toFixed(2)),
+      });
+    }
     const image = await masterImage({
       vsn: volume.vsn,
       files,
+      rootFiles,
       output: partial,
       workDir,
       label: {
@@ -234,7 +267,7 @@ export async function master(
         vp.fraction = f;
       },
     });
-    const capacity = mediaProfile(volume.media).sectors;
+    const capacity = profile.sectors;
     if (image.sectors > capacity) {
       throw new JobError(
         'MASTERING_FAILED',
@@ -272,6 +305,38 @@ export async function master(
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Takes a lost image back from a verified copy on the shelf; false when no copy holds it. */
+async function restoreFromCopy(ctx: BurnContext, job: JobRow, volume: VolumeRow, output: string): Promise<boolean> {
+  const copies = ctx.catalog.volumeCopies(volume.id).filter((c) => c.state === 'verified' && c.medium);
+  if (copies.length === 0) return false;
+  for (const c of copies) {
+    const partial = `${output}.partial`;
+    try {
+      await pipeline(
+        createReadStream(c.medium!, { start: 0, end: Number(volume.imageBytes!) - 1 }),
+        createWriteStream(partial),
+      );
+      if ((await sha256Of(partial)).equals(volume.imageSha256!)) {
+        await fs.rename(partial, output);
+        ctx.catalog.setMastered(
+          volume.id,
+          { path: output, bytes: volume.imageBytes!, sha256: volume.imageSha256!, sectors: volume.sectors! },
+          [],
+        );
+        ctx.catalog.journal(job.id, volume.id, 'master', 'done', `image restored from copy ${c.copyNo}`);
+        return true;
+      }
+    } catch {
+      // this copy cannot give it back: try the next
+    }
+    await fs.rm(partial, { force: true });
+  }
+  throw new JobError(
+    'MASTERING_FAILED',
+    `${volume.vsn}: its image is gone and no verified copy gives it back: mastering again would put other bytes under the same VSN`,
+  );
 }
 
 async function cutPart(source: Buffer, offset: bigint, length: bigint, dir: string, n: number): Promise<string> {
@@ -392,6 +457,7 @@ export async function writeVolume(
       for (const e of entries.values()) e.step = 'writing';
       const outcomes = await writeCopies(image, bytes, targets, {
         signal,
+        multi: volume.appendable,
         onProgress: (drive, n) => {
           const e = entries.get(drive);
           if (e) e.bytes = n;
@@ -473,8 +539,9 @@ export async function cleanup(ctx: BurnContext, job: JobRow, complete: boolean):
   ctx.catalog.journal(job.id, null, 'cleanup', 'begin');
   const finished = new Set<number>();
   const pending = new Set<number>();
-  for (const v of ctx.catalog.jobVolumes(job.id)) {
+  for (const v of ctx.catalog.volumesOfJob(job.id)) {
     for (const p of ctx.catalog.volumeFiles(v.id)) {
+      if (p.file.jobId !== job.id) continue; // an earlier session's file
       if (v.state === 'finished' || v.state === 'mirrored') finished.add(p.file.id);
       else pending.add(p.file.id);
     }

@@ -15,6 +15,7 @@ import * as fastq from 'fastq';
 import type { JobRow, VolumeRow } from '../catalog/catalog.js';
 import { PackingError } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
+import { appendSession, appendTarget } from './append-steps.js';
 import { type BurnContext, type BurnParams, cleanup, ingest, master, pack, writeVolume } from './burn-steps.js';
 import { type BurnCopyParams, burnCopies, type CopyParams, copyDisc, copyImagePath } from './copy-steps.js';
 import { JobError } from './errors.js';
@@ -139,7 +140,7 @@ export class JobRunner {
   }
 
   volumesOf(jobId: number): VolumeRow[] {
-    return this.o.catalog.jobVolumes(jobId);
+    return this.o.catalog.volumesOfJob(jobId);
   }
 
   /** Resolves when the job has ended (done or failed), or at once if it is not running. */
@@ -170,6 +171,24 @@ export class JobRunner {
     try {
       progress.step = 'ingest';
       const files = await ingest(this.o, job);
+      if (params.mode === 'append') {
+        const target = appendTarget(this.o, job, files, params);
+        if (target) {
+          progress.step = 'burn';
+          const volume = await appendSession(this.o, job, target, files, progress, this.abort.signal);
+          if (this.stopping) return;
+          progress.step = 'cleanup';
+          const released = await cleanup(this.o, job, true);
+          catalog.setJobState(
+            job.id,
+            'done',
+            `session ${volume.sessions} appended to ${volume.vsn}, ${volume.requiredCopies} verified ${volume.requiredCopies === 1 ? 'copy' : 'copies'}; ${released} files released from staging`,
+          );
+          progress.step = 'done';
+          log.info('append job done', { job: job.id, vsn: volume.vsn, session: volume.sessions });
+          return;
+        }
+      }
       progress.step = 'pack';
       const volumes = pack(this.o, job, files, params);
       for (const v of volumes) progress.volume(v.id, v.vsn).step = v.state === 'finished' ? 'finished' : 'planned';

@@ -74,9 +74,6 @@ export async function burn(
   clientId: string,
   client: string,
 ) {
-  if (a.mode === OptarcBurnMode.OPTARC_BURN_APPEND) {
-    return failure(OptarcStatus.OPTARC_NOT_AVAILABLE, 'APPEND is not available on this agent yet: burn a NEW volume');
-  }
   if ((await dir.committedFiles()).length === 0) {
     return failure(
       OptarcStatus.OPTARC_NOT_FOUND,
@@ -85,6 +82,7 @@ export async function burn(
   }
   try {
     const job = service.jobs.submitBurn(clientId, client, {
+      mode: a.mode === OptarcBurnMode.OPTARC_BURN_APPEND ? 'append' : 'new',
       copies: a.copies,
       media: a.media,
       label: a.label,
