@@ -302,3 +302,242 @@ int oc_close(struct oc_conn *c)
 	c->cl = NULL;
 	return rc;
 }
+
+/*
+ * Following a job (-w): status lines and the JOB_STATUS poll.
+ */
+
+/* A growing string; on an allocation failure it keeps what it had and sets failed. */
+struct sbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+	int failed;
+};
+
+static void sb_add(struct sbuf *b, const char *s, int sanitize)
+{
+	size_t n, i;
+	if (s == NULL || b->failed)
+		return;
+	n = strlen(s);
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 128;
+		char *p;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		p = (char *)realloc(b->p, cap);
+		if (p == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		/* text from the agent: no control characters on the terminal */
+		b->p[b->len++] = (sanitize && (ch < 0x20 || ch == 0x7f)) ? '?' : (char)ch;
+	}
+	b->p[b->len] = '\0';
+}
+
+static void sb_text(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, 1);
+}
+
+static void sb_lit(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, 0);
+}
+
+static void sb_uint(struct sbuf *b, unsigned long long v)
+{
+	char t[32];
+	sprintf(t, "%llu", v);
+	sb_add(b, t, 0);
+}
+
+static const char *job_state_name(optarc_job_state s, char *other)
+{
+	switch (s) {
+	case OPTARC_JOB_QUEUED:
+		return "queued";
+	case OPTARC_JOB_RUNNING:
+		return "running";
+	case OPTARC_JOB_DONE:
+		return "done";
+	case OPTARC_JOB_FAILED:
+		return "failed";
+	default:
+		sprintf(other, "state %d", (int)s);
+		return other;
+	}
+}
+
+/* "job 7 running burn 40%" */
+static char *job_line(const optarc_job_status *s)
+{
+	struct sbuf b;
+	char other[32];
+	memset(&b, 0, sizeof b);
+	sb_lit(&b, "job ");
+	sb_uint(&b, (unsigned long long)s->job);
+	sb_lit(&b, " ");
+	sb_lit(&b, job_state_name(s->state, other));
+	sb_lit(&b, " ");
+	sb_text(&b, s->step);
+	sb_lit(&b, " ");
+	sb_uint(&b, s->percent);
+	sb_lit(&b, "%");
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* "OPT000001 writing 40% copy1@sr0 writing 40% copy2@sr1 bad (error)" */
+static char *volume_line(const optarc_volume_status *v)
+{
+	struct sbuf b;
+	u_int i;
+	memset(&b, 0, sizeof b);
+	sb_text(&b, (v->vsn && *v->vsn) ? v->vsn : "-");
+	sb_lit(&b, " ");
+	sb_text(&b, v->state);
+	sb_lit(&b, " ");
+	sb_uint(&b, v->percent);
+	sb_lit(&b, "%");
+	for (i = 0; i < v->copies.copies_len; i++) {
+		const optarc_copy_status *c = &v->copies.copies_val[i];
+		sb_lit(&b, " copy");
+		sb_uint(&b, c->copy);
+		sb_lit(&b, "@");
+		sb_text(&b, (c->drive && *c->drive) ? c->drive : "-");
+		sb_lit(&b, " ");
+		sb_text(&b, c->state);
+		if (c->state == NULL || strcmp(c->state, "bad") != 0) {
+			sb_lit(&b, " ");
+			sb_uint(&b, c->percent);
+			sb_lit(&b, "%");
+		}
+		if (c->attempt > 1) {
+			sb_lit(&b, " (attempt ");
+			sb_uint(&b, c->attempt);
+			sb_lit(&b, ")");
+		}
+		if (c->error && *c->error) {
+			sb_lit(&b, " (");
+			sb_text(&b, c->error);
+			sb_lit(&b, ")");
+		}
+	}
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* The lines a status prints as; a fresh array, NULL when out of memory. */
+static char **status_lines(const optarc_job_status *s, u_int *n)
+{
+	char **lines;
+	u_int i;
+	*n = s->volumes.volumes_len + 1;
+	lines = (char **)calloc(*n, sizeof *lines);
+	if (lines == NULL)
+		return NULL;
+	lines[0] = job_line(s);
+	for (i = 0; i < s->volumes.volumes_len; i++)
+		lines[i + 1] = volume_line(&s->volumes.volumes_val[i]);
+	for (i = 0; i < *n; i++) {
+		if (lines[i] == NULL) {
+			for (i = 0; i < *n; i++)
+				free(lines[i]);
+			free(lines);
+			return NULL;
+		}
+	}
+	return lines;
+}
+
+static void free_lines(char **lines, u_int n)
+{
+	u_int i;
+	if (lines == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+/*
+ * Poll JOB_STATUS once a second until the job is done or failed, printing on
+ * stderr every line that differs from the last poll's; then the job's message
+ * on stdout. *failed is set when the job failed. Returns an exit code.
+ */
+int oc_wait_job(struct oc_conn *c, optarc_job job, int *failed)
+{
+	optarc_job_args args;
+	optarc_job_status_res res;
+	enum clnt_stat st;
+	char what[64], other[32];
+	char **prev = NULL, **cur;
+	u_int nprev = 0, ncur, i;
+	int rc = EXIT_OK;
+
+	sprintf(what, "job %llu", (unsigned long long)job);
+	memset(&args, 0, sizeof args);
+	args.session = c->session;
+	args.job = job;
+	for (;;) {
+		const optarc_job_status *s;
+		memset(&res, 0, sizeof res);
+		st = oc_call(c, OPTARC_JOB_STATUS, (xdrproc_t)xdr_optarc_job_args, &args,
+			     (xdrproc_t)xdr_optarc_job_status_res, &res);
+		if (st != RPC_SUCCESS) {
+			rc = oc_rpc_error(c, "JOB_STATUS", st);
+			c->have_session = 0;
+			break;
+		}
+		if (res.status != OPTARC_OK) {
+			rc = oc_failure(c, what, res.status, &res.optarc_job_status_res_u.fail);
+			xdr_free((xdrproc_t)xdr_optarc_job_status_res, (char *)&res);
+			break;
+		}
+		s = &res.optarc_job_status_res_u.ok;
+		cur = status_lines(s, &ncur);
+		if (cur == NULL) {
+			fprintf(stderr, "%s: %s: out of memory\n", c->prog, what);
+			xdr_free((xdrproc_t)xdr_optarc_job_status_res, (char *)&res);
+			rc = EXIT_LOCAL;
+			break;
+		}
+		for (i = 0; i < ncur; i++)
+			if (i >= nprev || strcmp(prev[i], cur[i]) != 0)
+				fprintf(stderr, "%s\n", cur[i]);
+		fflush(stderr);
+		free_lines(prev, nprev);
+		prev = cur;
+		nprev = ncur;
+		if (s->state == OPTARC_JOB_DONE || s->state == OPTARC_JOB_FAILED) {
+			struct sbuf m;
+			memset(&m, 0, sizeof m);
+			sb_text(&m, s->message);
+			printf("%s %s: %s\n", what, job_state_name(s->state, other),
+			       (m.p && *m.p) ? m.p : "(no message)");
+			fflush(stdout);
+			free(m.p);
+			*failed = s->state == OPTARC_JOB_FAILED;
+			xdr_free((xdrproc_t)xdr_optarc_job_status_res, (char *)&res);
+			break;
+		}
+		xdr_free((xdrproc_t)xdr_optarc_job_status_res, (char *)&res);
+		sleep(OC_POLL_SECONDS);
+	}
+	free_lines(prev, nprev);
+	return rc;
+}

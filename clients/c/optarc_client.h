@@ -1,7 +1,8 @@
 /*
- * optarc_client.h -- what optarc-put and optarc-burn share: reaching the
- * agent (through the portmapper, or a fixed port), HELLO and BYE, calling a
- * procedure, and reporting failures the same way with the same exit codes.
+ * optarc_client.h -- what optarc-put, optarc-burn and optarc-copy share:
+ * reaching the agent (through the portmapper, or a fixed port), HELLO and BYE,
+ * calling a procedure, reporting failures the same way with the same exit
+ * codes, and following a job (-w) until it ends.
  *
  * Only optarc.h and optarc_xdr.c from rpcgen are used (not the generated
  * client stubs, whose shape differs between rpcgen versions and which keep
@@ -14,15 +15,17 @@
 
 #include "optarc.h"
 
-/* Exit codes of both programs. */
+/* Exit codes of all the programs. */
 #define EXIT_OK 0
 #define EXIT_RPC 1       /* RPC or transport failure: could not reach or talk to the agent */
 #define EXIT_USAGE 2     /* bad command line */
 #define EXIT_BUSY 3      /* another client controls the agent (OPTARC_BUSY) */
 #define EXIT_AGENT 4     /* any other failure status from the agent */
 #define EXIT_LOCAL 5     /* a local problem: a source file cannot be read or named */
+#define EXIT_JOB_FAILED 1 /* -w: the job ended OPTARC_JOB_FAILED */
 
 #define OC_TIMEOUT_SECONDS 60
+#define OC_POLL_SECONDS 1 /* between two JOB_STATUS calls of oc_wait_job */
 
 struct oc_options {
 	const char *host;
@@ -71,5 +74,17 @@ int oc_hello(struct oc_conn *c, const struct oc_options *o);
 
 /* BYE if there is a session (errors reported, returned as an exit code), then disconnect. */
 int oc_close(struct oc_conn *c);
+
+/*
+ * Follow a job (-w): JOB_STATUS every OC_POLL_SECONDS in c's session until the
+ * job is done or failed, printing on stderr each status line (one for the job,
+ * one per volume) that differs from the last poll's, then the job's message on
+ * stdout: "job <id> done: <message>" or "job <id> failed: <message>". *failed
+ * is set when the job failed. Returns an exit code: EXIT_OK when the job ended
+ * (done or failed), EXIT_RPC (the session is then dropped without BYE),
+ * EXIT_BUSY or EXIT_AGENT for a failure status of JOB_STATUS, EXIT_LOCAL when
+ * out of memory. Every XDR result is released with xdr_free.
+ */
+int oc_wait_job(struct oc_conn *c, optarc_job job, int *failed);
 
 #endif

@@ -22,6 +22,7 @@ export const C_CLIENT_OUT = path.join(ROOT, 'build/clients-c');
 export const C_CLIENT = {
   put: path.join(C_CLIENT_OUT, 'optarc-put'),
   burn: path.join(C_CLIENT_OUT, 'optarc-burn'),
+  copy: path.join(C_CLIENT_OUT, 'optarc-copy'),
   sha256Test: path.join(C_CLIENT_OUT, 'sha256-test'),
 };
 
