@@ -443,6 +443,18 @@ export class Catalog {
     })();
   }
 
+  /** Forgets the session a failed APPEND recorded before any disc or image held it. */
+  dropSession(volumeId: number, jobId: number): void {
+    this.db.transaction(() => {
+      const session = this.sessionOf(volumeId, jobId);
+      const volume = this.volume(volumeId);
+      if (session === undefined || !volume || volume.sessions !== session) return;
+      this.db.prepare('DELETE FROM volume_files WHERE volume_id = ? AND session = ?').run(volumeId, session);
+      this.db.prepare('DELETE FROM volume_sessions WHERE volume_id = ? AND session = ?').run(volumeId, session);
+      this.db.prepare('UPDATE volumes SET sessions = ? WHERE id = ?').run(session - 1, volumeId);
+    })();
+  }
+
   /** The job that added a volume's session, if an APPEND did. */
   sessionOf(volumeId: number, jobId: number): number | undefined {
     const r = this.db
@@ -470,10 +482,19 @@ export class Catalog {
   }
 
   /** BURN_COPY: the volume needs `more` further copies, burned from `image` (its own image or a COPY of a disc). */
-  addRequiredCopies(volumeId: number, more: number, image: string): VolumeRow {
-    this.db
-      .prepare('UPDATE volumes SET required_copies = required_copies + ?, image_path = ? WHERE id = ?')
-      .run(more, image, volumeId);
+  addRequiredCopies(
+    volumeId: number,
+    more: number,
+    image: string,
+    journal: { jobId: number; step: string; detail: string },
+  ): VolumeRow {
+    // the journal line and the change are one transaction: a replay sees both or neither
+    this.db.transaction(() => {
+      this.journal(journal.jobId, volumeId, journal.step, 'begin', journal.detail);
+      this.db
+        .prepare('UPDATE volumes SET required_copies = required_copies + ?, image_path = ? WHERE id = ?')
+        .run(more, image, volumeId);
+    })();
     return this.volume(volumeId)!;
   }
 

@@ -133,6 +133,7 @@ export async function appendSession(
           copies: volume.requiredCopies,
           session,
           job: String(job.id),
+          ...(volume.label ? { title: volume.label } : {}),
         },
         charset: ctx.charset,
         signal,
@@ -156,6 +157,8 @@ export async function appendSession(
     } catch (e) {
       await fs.rm(partial, { force: true });
       ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
+      // no image or disc holds the session: the catalog forgets it (the files stay staged)
+      if (!signal?.aborted) ctx.catalog.dropSession(volume.id, job.id);
       if (e instanceof JobError) throw e;
       throw new JobError(
         'MASTERING_FAILED',

@@ -87,14 +87,12 @@ export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> 
     return known;
   }
   ctx.catalog.journal(job.id, null, 'ingest', 'begin');
-  const dir = await ctx.staging.open(job.clientId, () => ({
-    seconds: BigInt(Math.floor(Date.now() / 1000)),
-    nanoseconds: 0,
-  }));
+  const dir = await ctx.staging.forJob(job.clientId);
   const staged = await dir.committedFiles();
   if (staged.length === 0) {
     throw new JobError('EMPTY', 'nothing is committed in the working directory: stage and commit files, then BURN');
   }
+  const taken: typeof staged = [];
   for (const f of staged) {
     const target = dataPath(ctx, job.id, f.path);
     await fs.mkdir(parentOf(target), { recursive: true });
@@ -102,14 +100,47 @@ export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> 
       await fs.link(f.source, target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue; // a replayed ingest
-      if (code === 'EXDEV' || code === 'EPERM') await fs.copyFile(f.source, target);
-      else throw e;
+      if (code === 'ENOENT') {
+        ctx.log.warn('a staged file was removed while the burn took it: left out', { job: job.id, path: show(f.path) });
+        continue;
+      }
+      if (code === 'EEXIST') {
+        // a replayed ingest: the link is kept if it is still the committed file, else taken again
+        const had = await fs.lstat(target, { bigint: true });
+        if (had.ino !== f.ino) {
+          await fs.unlink(target);
+          await fs.link(f.source, target);
+        }
+      } else if (code === 'EXDEV' || code === 'EPERM') {
+        await fs.copyFile(f.source, target);
+        taken.push(f);
+        continue;
+      } else throw e;
     }
+    // The name may have been committed anew between listing and linking: then the link holds other bytes
+    // than the size and SHA-256 recorded. Such a file is left out (its new version stays staged).
+    const linked = await fs.lstat(target, { bigint: true });
+    if (linked.ino !== f.ino || linked.size !== f.size) {
+      await fs.unlink(target);
+      ctx.log.warn('a staged file was committed anew while the burn took it: left out', {
+        job: job.id,
+        path: show(f.path),
+      });
+      continue;
+    }
+    taken.push(f);
   }
-  ctx.catalog.addFiles(job.id, job.clientId, staged);
-  ctx.catalog.journal(job.id, null, 'ingest', 'done', `${staged.length} files`);
+  if (taken.length === 0) {
+    throw new JobError('EMPTY', 'every committed file changed while the burn took it: BURN again');
+  }
+  ctx.catalog.addFiles(job.id, job.clientId, taken);
+  ctx.catalog.journal(job.id, null, 'ingest', 'done', `${taken.length} files`);
   return ctx.catalog.jobFiles(job.id);
+}
+
+/** A path for a log line: readable, raw bytes escaped. */
+function show(p: Buffer): string {
+  return JSON.stringify(p.toString('latin1'));
 }
 
 function parentOf(p: Buffer): Buffer {
@@ -182,6 +213,7 @@ export async function master(
   volume: VolumeRow,
   _params: BurnParams,
   progress: JobProgress,
+  signal?: AbortSignal,
 ): Promise<VolumeRow> {
   const vp = progress.volume(volume.id, volume.vsn);
   const output = path.join(ctx.imagesDir, `${volume.vsn}.iso`);
@@ -261,8 +293,10 @@ export async function master(
         copies: volume.requiredCopies,
         session: 1,
         job: String(job.id),
+        ...(volume.label ? { title: volume.label } : {}),
       },
       charset: ctx.charset,
+      signal,
       onProgress: (f) => {
         vp.fraction = f;
       },
@@ -463,6 +497,9 @@ export async function writeVolume(
           if (e) e.bytes = n;
         },
       });
+      // A stop (the agent shutting down) is not a failure of the disc or the drive: the attempts stay
+      // `writing` and the restart marks them interrupted, without counting them against the medium.
+      if (signal?.aborted) throw signal.reason ?? new Error('stopped');
       const written: typeof targets = [];
       for (const t of targets) {
         const o = outcomes.find((x) => x.drive === t.drive.name)!;
@@ -484,7 +521,7 @@ export async function writeVolume(
         }
       }
       vp.step = 'verifying';
-      await Promise.all(
+      const checks = await Promise.allSettled(
         written.map(async (t) => {
           const e = entries.get(t.drive.name)!;
           e.step = 'verifying';
@@ -501,6 +538,7 @@ export async function writeVolume(
             bytesRead: 0n,
             problems: [err.message],
           }));
+          if (signal?.aborted) return; // stopped mid-check: the restart checks this copy's slot again
           if (check.ok) {
             const medium = await t.drive.unload(volume.vsn, t.copy);
             ctx.catalog.copyVerified(t.id, { sha256: check.sha256, md5: check.md5 }, medium);
@@ -520,6 +558,10 @@ export async function writeVolume(
           }
         }),
       );
+      // every check has settled (none still reads a drive) before the drives go back to the pool
+      const broken = checks.find((c) => c.status === 'rejected');
+      if (broken) throw (broken as PromiseRejectedResult).reason;
+      if (signal?.aborted) throw signal.reason ?? new Error('stopped');
     } finally {
       reservation.release();
     }
@@ -547,10 +589,7 @@ export async function cleanup(ctx: BurnContext, job: JobRow, complete: boolean):
     }
   }
   const files = ctx.catalog.jobFiles(job.id).filter((f) => finished.has(f.id) && !pending.has(f.id));
-  const dir = await ctx.staging.open(job.clientId, () => ({
-    seconds: BigInt(Math.floor(Date.now() / 1000)),
-    nanoseconds: 0,
-  }));
+  const dir = await ctx.staging.forJob(job.clientId);
   const released = await dir.release(files);
   if (complete) {
     ctx.catalog.archiveFiles(job.id);

@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { JobRow, VolumeRow } from '../catalog/catalog.js';
 import { mediaProfile } from '../packing/media-profiles.js';
-import { type BurnContext, writeVolume } from './burn-steps.js';
+import { type BurnContext, sha256Of, writeVolume } from './burn-steps.js';
 import { JobError } from './errors.js';
 import type { JobProgress } from './job-progress.js';
 
@@ -38,12 +38,14 @@ export async function copyDisc(
   job: JobRow,
   params: CopyParams,
   progress: JobProgress,
+  signal?: AbortSignal,
 ): Promise<string> {
   const reservation = await ctx.pool.reserve(`${job.id} copy ${params.vsn}`, 1, {
     exclude: ctx.pool
       .all()
       .map((d) => d.name)
       .filter((n) => n !== params.drive),
+    signal,
   });
   try {
     const drive = reservation.drives[0]!;
@@ -54,6 +56,12 @@ export async function copyDisc(
     const medium = drive.mediumPath ?? drive.address;
     const known = ctx.catalog.volumeByVsn(params.vsn);
     const length = known?.imageBytes ?? BigInt((await fs.stat(medium)).size);
+    if (length === 0n) {
+      throw new JobError(
+        'NOT_FOUND',
+        `${params.vsn} is not in this catalog and the size of the disc in ${params.drive} cannot be told`,
+      );
+    }
     const target = copyImagePath(ctx, params.vsn);
     const partial = `${target}.partial`;
     await fs.mkdir(path.dirname(target), { recursive: true });
@@ -64,21 +72,20 @@ export async function copyDisc(
     const out = await fs.open(partial, 'w');
     let read = 0n;
     try {
-      if (length > 0n) {
-        for await (const chunk of createReadStream(medium, {
-          start: 0,
-          end: Number(length) - 1,
-          highWaterMark: 1 << 20,
-        })) {
-          hash.update(chunk as Buffer);
-          await out.write(chunk as Buffer);
-          read += BigInt((chunk as Buffer).length);
-          vp.fraction = Number(read) / Number(length);
-        }
+      const stream = createReadStream(medium, { start: 0, end: Number(length) - 1, highWaterMark: 1 << 20, signal });
+      for await (const chunk of stream) {
+        hash.update(chunk as Buffer);
+        await out.write(chunk as Buffer);
+        read += BigInt((chunk as Buffer).length);
+        vp.fraction = Number(read) / Number(length);
       }
       await out.sync();
-    } finally {
       await out.close();
+    } catch (e) {
+      await out.close().catch(() => {});
+      await fs.rm(partial, { force: true }); // nothing half-copied is left behind
+      if (signal?.aborted) throw e;
+      throw new JobError('IO_ERROR', `reading ${params.vsn} in ${params.drive} failed: ${(e as Error).message}`);
     }
     if (read !== length) {
       await fs.rm(partial, { force: true });
@@ -106,7 +113,7 @@ export async function copyDisc(
 }
 
 /** Checks a BURN_COPY against the volume it copies and returns that volume with its added copies. */
-export function planBurnCopy(ctx: BurnContext, job: JobRow, params: BurnCopyParams): VolumeRow {
+export async function planBurnCopy(ctx: BurnContext, job: JobRow, params: BurnCopyParams): Promise<VolumeRow> {
   const volume = ctx.catalog.volumeByVsn(params.vsn);
   if (!volume || !volume.imageSha256 || volume.imageBytes === null) {
     throw new JobError(
@@ -118,9 +125,23 @@ export function planBurnCopy(ctx: BurnContext, job: JobRow, params: BurnCopyPara
     throw new JobError('BAD_ARGUMENT', `${params.vsn} (${volume.sectors} sectors) does not fit ${params.media}`);
   }
   const already = ctx.catalog.journalOf(job.id).some((j) => j.step === 'burn_copy' && j.event === 'begin');
-  if (already) return volume; // replayed after a restart: the copies were added then
-  ctx.catalog.journal(job.id, volume.id, 'burn_copy', 'begin', `${params.copies} more copies`);
-  return ctx.catalog.addRequiredCopies(volume.id, params.copies, params.image);
+  if (already) return volume; // replayed after a restart: the copies were added then, with the journal line
+  // The copied disc must be the volume as it is now: a copy taken before an APPEND is an older state.
+  const st = await fs.stat(params.image).catch(() => null);
+  if (!st || BigInt(st.size) !== volume.imageBytes || !(await sha256Of(params.image)).equals(volume.imageSha256)) {
+    throw new JobError(
+      'NOT_FOUND',
+      `the copy of ${params.vsn} in the copy area is not the volume as it is now (${volume.sessions} session${volume.sessions === 1 ? '' : 's'}): COPY a current disc of it again`,
+    );
+  }
+  // the volume's own image is kept when it is there; the copy stands in for a lost one
+  const own = volume.imagePath ? await fs.stat(volume.imagePath).catch(() => null) : null;
+  const image = own && BigInt(own.size) === volume.imageBytes ? volume.imagePath! : params.image;
+  return ctx.catalog.addRequiredCopies(volume.id, params.copies, image, {
+    jobId: job.id,
+    step: 'burn_copy',
+    detail: `${params.copies} more copies`,
+  });
 }
 
 export async function burnCopies(
@@ -130,7 +151,7 @@ export async function burnCopies(
   progress: JobProgress,
   signal?: AbortSignal,
 ): Promise<string> {
-  const volume = planBurnCopy(ctx, job, params);
+  const volume = await planBurnCopy(ctx, job, params);
   await writeVolume(ctx, job, ctx.catalog.volume(volume.id)!, progress, signal);
   ctx.catalog.journal(job.id, volume.id, 'burn_copy', 'done');
   const verified = ctx.catalog.volumeCopies(volume.id).filter((c) => c.state === 'verified');

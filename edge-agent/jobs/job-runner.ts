@@ -33,6 +33,8 @@ export interface JobStatus {
   progress: JobProgress | undefined;
 }
 
+const MAX_KEPT_PROGRESS = 1000;
+
 interface VolumeTask {
   job: JobRow;
   volume: VolumeRow;
@@ -52,7 +54,7 @@ export class JobRunner {
   constructor(options: JobRunnerOptions) {
     this.o = options;
     this.masterQueue = fastq.promise(
-      (t: VolumeTask) => master(this.o, t.job, t.volume, t.params, t.progress),
+      (t: VolumeTask) => master(this.o, t.job, t.volume, t.params, t.progress, this.abort.signal),
       options.masterConcurrency,
     );
     this.writeQueue = fastq.promise(
@@ -87,6 +89,12 @@ export class JobRunner {
       throw new JobError('BAD_ARGUMENT', 'a label is at most 32 printable ASCII characters');
     }
     if (this.o.pool.size === 0) throw new JobError('NO_DRIVES', 'the agent has no drives configured');
+    if (params.mode === 'append' && this.o.pool.all().some((d) => d.kind !== 'stand-in')) {
+      throw new JobError(
+        'BAD_ARGUMENT',
+        'APPEND needs overwriteable media: on real drives (sequential DVD-R, BD-R) it is not supported yet: burn a NEW volume',
+      );
+    }
     const job = this.o.catalog.createJob('burn', clientId, client, { ...params });
     this.o.log.info('burn job queued', { job: job.id, client, copies: params.copies, media: params.media });
     this.launch(job);
@@ -98,6 +106,7 @@ export class JobRunner {
     const drive = this.o.pool.get(driveName);
     if (!drive) throw new JobError('NOT_FOUND', `there is no drive ${driveName}: DRIVES lists them`);
     const m = await drive.medium();
+    if (m.missing) throw new JobError('NOT_FOUND', `drive ${driveName} is missing (${drive.address})`);
     if (!m.loaded || m.blank || !m.vsn) {
       throw new JobError('NO_MEDIUM', `drive ${driveName} holds no written disc: load the disc to copy`);
     }
@@ -151,16 +160,31 @@ export class JobRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
-    this.masterQueue.kill();
-    this.writeQueue.kill();
+    // abort() rejects what is queued (kill() would leave those promises pending forever)
+    this.masterQueue.abort();
+    this.writeQueue.abort();
     await Promise.allSettled([...this.running.values()]);
   }
 
   private launch(job: JobRow): void {
     const progress = new JobProgress();
     this.progress.set(job.id, progress);
-    const run = this.run(job, progress).finally(() => this.running.delete(job.id));
+    // progress of ended jobs is kept for a while (their copies' details), the oldest dropped first
+    while (this.progress.size > MAX_KEPT_PROGRESS) this.progress.delete(this.progress.keys().next().value!);
+    const modifiesVolumes = job.kind === 'burn_copy' || (job.kind === 'burn' && job.params.mode === 'append');
+    const start = () => this.run(job, progress);
+    // Jobs that change existing volumes (APPEND, BURN_COPY) run one at a time, so two of them can never
+    // pick the same volume; NEW burns and COPY only make new things and run at once.
+    const run = (modifiesVolumes ? this.serialise(start) : start()).finally(() => this.running.delete(job.id));
     this.running.set(job.id, run);
+  }
+
+  private volumeLock: Promise<unknown> = Promise.resolve();
+
+  private serialise(action: () => Promise<void>): Promise<void> {
+    const run = this.volumeLock.then(action, action);
+    this.volumeLock = run.catch(() => {});
+    return run;
   }
 
   private async run(job: JobRow, progress: JobProgress): Promise<void> {
@@ -201,7 +225,7 @@ export class JobRunner {
           const ready =
             v.state === 'hot'
               ? await this.masterQueue.push({ job, volume: v, params, progress })
-              : await master(this.o, job, v, params, progress);
+              : await master(this.o, job, v, params, progress, this.abort.signal);
           await this.writeQueue.push({ job, volume: ready, params, progress });
         }),
       );
@@ -247,7 +271,7 @@ export class JobRunner {
     try {
       const message =
         job.kind === 'copy'
-          ? await copyDisc(this.o, job, job.params as unknown as CopyParams, progress)
+          ? await copyDisc(this.o, job, job.params as unknown as CopyParams, progress, this.abort.signal)
           : await burnCopies(this.o, job, job.params as unknown as BurnCopyParams, progress, this.abort.signal);
       if (this.stopping) return;
       catalog.setJobState(job.id, 'done', message);

@@ -16,6 +16,8 @@ export interface VolumeLabel {
   job: string;
   /** The volume's payload size; the sum of the payload files when absent. */
   bytes?: bigint;
+  /** The client's own words for the volume (BURN's label), when it gave any. */
+  title?: string;
 }
 
 /** The label's file name in the image root. */
@@ -65,6 +67,7 @@ export function checkLabel(label: VolumeLabel): void {
   checkText('class', label.class);
   checkText('media', label.media);
   checkText('job', label.job);
+  if (label.title) checkText('title', label.title);
   checkCount('copies', label.copies, 1);
   checkCount('session', label.session, 1);
   if (!(label.created instanceof Date) || Number.isNaN(label.created.getTime())) {
@@ -102,6 +105,7 @@ export function labelText(label: VolumeLabel, facts: LabelFacts): string {
   const lines: [string, string][] = [
     ['LABEL', 'OPTARC VOLUME LABEL 1'],
     ['VSN', label.vsn],
+    ...(label.title ? ([['TITLE', label.title]] as [string, string][]) : []),
     ['CLASS', label.class],
     ['SITE', label.site],
     ['CREATED', label.created.toISOString()],

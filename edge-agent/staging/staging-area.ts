@@ -69,6 +69,16 @@ export class StagingArea implements SpaceKeeper {
   }
 
   /**
+   * The working directory `name` for a job (ingest, cleanup): like open(), but
+   * a directory already open keeps the time its client gave at HELLO.
+   */
+  async forJob(name: string): Promise<WorkingDirectory> {
+    return (
+      this.dirs.get(name) ?? this.open(name, () => ({ seconds: BigInt(Math.floor(Date.now() / 1000)), nanoseconds: 0 }))
+    );
+  }
+
+  /**
    * Hold `growth` bytes for `dir`: the quotas are checked and the bytes counted
    * in one step, before anything waits, so concurrent WRITEs cannot together
    * pass a quota each of them fits alone. The caller gives the bytes back

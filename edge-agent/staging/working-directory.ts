@@ -73,6 +73,8 @@ export interface StagedFile {
   sha256: Buffer;
   mode: number;
   mtime: Time;
+  /** The file's inode: a burn links exactly this file, not one committed under the name since. */
+  ino: bigint;
 }
 
 const MAX_LIST = 512;
@@ -471,6 +473,7 @@ export class WorkingDirectory {
         sha256: c.sha256,
         mode: Number(st.mode & 0o7777n),
         mtime: { seconds: st.mtimeNs / 1_000_000_000n, nanoseconds: Number(st.mtimeNs % 1_000_000_000n) },
+        ino: st.ino,
       });
     }
     return out;

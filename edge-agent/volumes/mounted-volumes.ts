@@ -155,6 +155,12 @@ export class MountedVolumes {
       if (isDir) throw new VolumeError('IS_DIR', `${show(file)} is a directory`);
       throw new VolumeError('NOT_FOUND', `${show(file)} is not on ${m.vsn}`);
     }
+    // the disc may have been swapped (or a burn loaded a blank) since MOUNT: never read another disc's bytes
+    const now = await this.pool.get(driveName)!.medium();
+    if (now.vsn !== m.vsn) {
+      this.mounted.delete(driveName);
+      throw new VolumeError('NO_MEDIUM', `the disc in ${driveName} is no longer ${m.vsn}: MOUNT it again`);
+    }
     const size = extents.reduce((s, e) => s + e.length, 0n);
     if (offset >= size) return { data: Buffer.alloc(0), eof: true };
     const want = Number(size - offset < BigInt(count) ? size - offset : BigInt(count));
