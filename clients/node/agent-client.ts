@@ -26,6 +26,7 @@ import {
   OPTARC_STAT,
   OPTARC_V1,
   OPTARC_VERSION,
+  OPTARC_VOL_LIST,
   OPTARC_VOL_READ,
   OPTARC_WRITE,
   type OptarcBurnMode,
@@ -215,6 +216,24 @@ export class AgentClient {
 
   mount(drive: string): Promise<void> {
     return this.call(OPTARC_MOUNT, { session: this.s, drive });
+  }
+
+  /** Every entry of a directory of the disc mounted in `drive`, page by page. */
+  async volListAll(drive: string, dir: Buffer): Promise<OptarcEntry[]> {
+    const all: OptarcEntry[] = [];
+    let cookie = 0n;
+    for (;;) {
+      const page: { entries: OptarcEntry[]; cookie: bigint; eof: boolean } = await this.call(OPTARC_VOL_LIST, {
+        session: this.s,
+        drive,
+        dir,
+        cookie,
+        count: 512,
+      });
+      all.push(...page.entries);
+      if (page.eof) return all;
+      cookie = page.cookie;
+    }
   }
 
   volRead(drive: string, path: Buffer, offset: bigint, count: number): Promise<{ data: Buffer; eof: boolean }> {

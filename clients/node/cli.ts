@@ -43,6 +43,7 @@ const COMMANDS = `commands:
   status <job> [--wait] [--progress] [--json]
                         a job's state, step and percent, its message, each volume and each copy
   drives [--json]       the agent's drives: name, address, loaded, vsn, busy
+  vol-ls <vsn> [dir]     list a directory of the disc <vsn> loaded in one of the agent's drives
   read <vsn> <path> [--output FILE]
                         copy a file from the disc <vsn> loaded in one of the agent's drives (stdout by default)
 
@@ -313,6 +314,34 @@ async function main(): Promise<number> {
         out(drivesTable(d), d);
         return EXIT.OK;
       });
+    case 'vol-ls': {
+      const [vsn, dir] = args;
+      if (!vsn) throw new UsageError('vol-ls needs a volume serial: optarc vol-ls <vsn> [dir]');
+      return session(async (agent) => {
+        const drive = (await agent.drives()).find((d) => d.loaded && d.vsn === vsn);
+        if (!drive)
+          throw new NotLoaded(
+            `no drive of the agent holds volume ${vsn}: load the disc, or retrieve it from the cloud`,
+          );
+        await agent.mount(drive.name);
+        const entries = await agent.volListAll(drive.name, Buffer.from(dir ?? ''));
+        out(
+          entries
+            .map((e) => {
+              const kind = e.kind === OptarcKind.OPTARC_DIR ? 'd' : '-';
+              return `${kind}${e.mode.toString(8).padStart(4, '0')} ${String(e.size).padStart(12)} ${e.sha256 ? e.sha256.toString('hex').slice(0, 16) : '-'.padEnd(16)} ${e.name.toString()}`;
+            })
+            .join('\n'),
+          entries.map((e) => ({
+            ...e,
+            kind: e.kind === OptarcKind.OPTARC_DIR ? 'dir' : 'file',
+            name: e.name.toString(),
+            sha256: e.sha256?.toString('hex') ?? null,
+          })),
+        );
+        return EXIT.OK;
+      });
+    }
     case 'read': {
       const [vsn, file] = args;
       if (!vsn || !file) throw new UsageError('read needs a volume serial and a path: optarc read <vsn> <path>');

@@ -163,10 +163,13 @@ export function pack(ctx: BurnContext, job: JobRow, files: FileRow[], params: Bu
   let plan: ReturnType<typeof packVolumes>;
   try {
     const profile = mediaProfile(params.media);
-    const base = estimateCostModel({
+    const estimate = estimateCostModel({
       items: files.map((f) => ({ path: f.path, size: f.size })),
       capacitySectors: profile.sectors,
     });
+    const base = params.spanning
+      ? { ...estimate, fixedSectors: estimate.fixedSectors + SPANNING_RESERVE_SECTORS }
+      : estimate;
     plan = packVolumes(
       files.map((f) => ({ id: f.id, path: f.path, size: f.size })),
       {
@@ -278,6 +281,8 @@ export async function master(
         seconds: Number(made.seconds.toFixed(2)),
       });
     }
+    const spanned = pieces.filter((p) => p.part);
+    if (spanned.length > 0) rootFiles.push(await spanningManifest(volume.vsn, spanned, workDir));
     const image = await masterImage({
       vsn: volume.vsn,
       files,
@@ -339,6 +344,51 @@ export async function master(
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Room kept on every volume for SPANNING.TXT when spanning is on (a few parts' lines and its entry). */
+const SPANNING_RESERVE_SECTORS = 6;
+
+/**
+ * SPANNING.TXT at the root of a disc that holds parts of files bigger than
+ * one disc: for each part, which part it is, where it lies in the whole
+ * file, and the whole file's size and SHA-256, so anyone can put the file
+ * back together from the discs (cat the parts in order) and check it.
+ */
+async function spanningManifest(
+  vsn: string,
+  parts: ReturnType<Catalog['volumeFiles']>,
+  workDir: string,
+): Promise<RootFile> {
+  const lines = [
+    `# optarc spanning manifest of ${vsn}: files too big for one disc, cut into parts across volumes.`,
+    '# Reassemble: cat the parts in order (from every disc) into the file, then check its SHA-256:',
+    "#   cat data/PATH.part1ofN data/PATH.part2ofN ... > PATH && echo 'SHA256  PATH' | sha256sum -c",
+    '# part<TAB>of<TAB>offset<TAB>length<TAB>file size<TAB>file SHA-256<TAB>part path<TAB>file path (under data/)',
+  ].map((l) => Buffer.from(`${l}\n`));
+  for (const p of parts) {
+    const part = p.part!;
+    lines.push(
+      Buffer.concat([
+        Buffer.from(
+          `${part.index + 1}\t${part.count}\t${part.offset}\t${part.length}\t${p.file.size}\t${p.file.sha256.toString('hex')}\t`,
+        ),
+        p.imagePath,
+        Buffer.from('\t'),
+        p.file.path,
+        Buffer.from('\n'),
+      ]),
+    );
+  }
+  const data = Buffer.concat(lines);
+  const source = path.join(workDir, 'SPANNING.TXT');
+  await fs.writeFile(source, data);
+  return {
+    source,
+    path: Buffer.from('SPANNING.TXT'),
+    size: BigInt(data.length),
+    sha256: createHash('sha256').update(data).digest(),
+  };
 }
 
 /** Takes a lost image back from a verified copy on the shelf; false when no copy holds it. */

@@ -4,12 +4,13 @@
  * a real agent with three stand-in drives; then every copy of every volume is
  * read back with bsdtar and validated as a bag, and the CLI reports the job.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { buildCClient, C_CLIENT } from '../helpers/c-programs.js';
 import { run } from '../helpers/processes.js';
-import { makeTree, readCopy, startBurnAgent } from './burn-kit.js';
+import { exec, makeTree, readCopy, startBurnAgent } from './burn-kit.js';
 
 test.before(() => buildCClient());
 
@@ -152,6 +153,30 @@ test('a burned disc loaded in a drive is mounted and read back over RPC, file by
     t.is(read.code, 0, read.stderr);
     t.true((await fs.readFile(out)).equals(data), `${p} reads back byte-identical`);
   }
+  const listed = await agent.cli('vol-ls', vsn, 'data/run1', '--json');
+  t.is(listed.code, 0, listed.stderr);
+  const entries = JSON.parse(listed.stdout) as { name: string; kind: string; size: string; sha256: string | null }[];
+  t.deepEqual(
+    entries.map((e) => [e.name, e.kind, String(e.size)]),
+    [
+      ['a.fits', 'file', String(3 * MiB + 5)],
+      ['b.txt', 'file', '10'],
+    ],
+  );
+  t.is(
+    entries[1]!.sha256,
+    createHash('sha256').update(files.get('run1/b.txt')!).digest('hex'),
+    'with the staged SHA-256',
+  );
+  const root = JSON.parse((await agent.cli('vol-ls', vsn, '--json')).stdout).map((e: { name: string }) => e.name);
+  t.deepEqual(root, [
+    'LABEL.TXT',
+    'bag-info.txt',
+    'bagit.txt',
+    'data',
+    'manifest-sha256.txt',
+    'tagmanifest-sha256.txt',
+  ]);
   const missing = await agent.cli('read', vsn, 'data/run1/nope');
   t.is(missing.code, 4);
   t.regex(missing.stderr, /OPTARC_NOT_FOUND: "data\/run1\/nope" is not on OPT\d+/);
@@ -197,4 +222,49 @@ test('COPY reads a loaded disc into the copy area, BURN_COPY burns it again as f
   const refused = await none.cli('burn-copy', '--copies', '1', '--media', 'test-8m');
   t.is(refused.code, 4);
   t.regex(refused.stderr, /OPTARC_NOT_FOUND: no disc was copied in this working directory: COPY one first/);
+});
+
+test('with spanning on, a file bigger than the medium is cut into parts across volumes, and SPANNING.TXT puts it back together', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 1, extra: { burn: { spanning: true } } });
+  const src = path.join(agent.dir, 'src');
+  const files = await makeTree(src, { 'cube/big.fits': 5 * MiB + 123, 'cube/small.txt': 7 });
+  t.is((await agent.cli('put', src)).code, 0);
+  const burn = await agent.cli('burn', '--copies', '1', '--media', 'test-2m', '--wait', '--json');
+  t.is(burn.code, 0, burn.stderr);
+  const vsns: string[] = JSON.parse(burn.stdout).volumes.map((v: { vsn: string }) => v.vsn);
+  t.true(vsns.length >= 3, `a 5 MiB file on 2 MiB discs takes at least 3 volumes: ${vsns.join(' ')}`);
+
+  const parts = new Map<number, Buffer>();
+  let count = 0;
+  let whole = '';
+  for (const vsn of vsns) {
+    const disc = path.join(agent.shelf, `${vsn}-1.iso`);
+    const payload = await readCopy(t, disc);
+    const out = await fs.mkdtemp(path.join(agent.dir, 'x-'));
+    t.is((await exec('bsdtar', ['-xf', disc, '-C', out, 'SPANNING.TXT'])).code, 0, `${vsn} carries SPANNING.TXT`);
+    const lines = (await fs.readFile(path.join(out, 'SPANNING.TXT'), 'utf8'))
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
+    for (const line of lines) {
+      const [index, of, offset, length, size, sha, partPath, filePath] = line.split('\t');
+      t.is(filePath, 'cube/big.fits');
+      t.is(Number(size), 5 * MiB + 123);
+      const data = payload.get(partPath)!;
+      t.is(data.length, Number(length), `${partPath} has its length`);
+      t.true(
+        files
+          .get('cube/big.fits')!
+          .subarray(Number(offset), Number(offset) + data.length)
+          .equals(data),
+      );
+      parts.set(Number(index), data);
+      count = Number(of);
+      whole = sha!;
+    }
+  }
+  t.true(count >= 3);
+  t.is(parts.size, count, 'every part is on some disc');
+  const joined = Buffer.concat([...Array(count).keys()].map((i) => parts.get(i + 1)!));
+  t.true(joined.equals(files.get('cube/big.fits')!), 'the parts, in order, are the file');
+  t.is(createHash('sha256').update(joined).digest('hex'), whole, 'and SPANNING.TXT names its SHA-256');
 });
