@@ -268,3 +268,39 @@ test('with spanning on, a file bigger than the medium is cut into parts across v
   t.true(joined.equals(files.get('cube/big.fits')!), 'the parts, in order, are the file');
   t.is(createHash('sha256').update(joined).digest('hex'), whole, 'and SPANNING.TXT names its SHA-256');
 });
+
+test('a medium with par2 recovery: a burned copy damaged in a file is repaired by par2 from the recovery files on the disc', async (t) => {
+  const agent = await startBurnAgent(t, { drives: 1 });
+  const src = path.join(agent.dir, 'src');
+  const files = await makeTree(src, { 'plates/p1.fits': 2 * MiB, 'plates/p2.fits': MiB + 17 });
+  t.is((await agent.cli('put', src)).code, 0);
+  const burn = await agent.cli('burn', '--copies', '1', '--media', 'test-8m-par2', '--wait', '--json');
+  t.is(burn.code, 0, burn.stderr);
+  const vsn = JSON.parse(burn.stdout).volumes[0].vsn as string;
+  const disc = path.join(agent.shelf, `${vsn}-1.iso`);
+
+  // damage 8 KiB inside p1.fits on a copy of the disc
+  const image = await fs.readFile(disc);
+  const at = image.indexOf(files.get('plates/p1.fits')!.subarray(0, 4096));
+  t.true(at > 0, 'the file lies in the image');
+  const damaged = path.join(agent.dir, 'damaged.iso');
+  image.fill(0x55, at + 65536, at + 65536 + 8192);
+  await fs.writeFile(damaged, image);
+
+  const tree = path.join(agent.dir, 'extracted');
+  await fs.mkdir(tree);
+  t.is((await exec('bsdtar', ['-xf', damaged, '-C', tree])).code, 0);
+  t.not((await exec('sha256sum', ['-c', 'manifest-sha256.txt'], tree)).code, 0, 'the damage shows');
+  const recovery = (await fs.readdir(path.join(tree, 'recovery'))).filter((f) => f.endsWith('.par2'));
+  t.true(recovery.length >= 2, `par2 index and recovery volumes on the disc: ${recovery.join(' ')}`);
+  const index = recovery.find((f) => !f.includes('.vol'))!;
+  // the recovery files name the payload relative to the bag root (data/...): par2 runs there
+  const repair = await exec('par2', ['repair', '-q', '-B', tree, `recovery/${index}`], tree);
+  t.is(repair.code, 0, repair.stdout + repair.stderr);
+  t.is(
+    (await exec('sha256sum', ['--strict', '-c', 'manifest-sha256.txt'], tree)).code,
+    0,
+    'repaired: the bag validates',
+  );
+  for (const [p, data] of files) t.true((await fs.readFile(path.join(tree, 'data', p))).equals(data), `${p} repaired`);
+});
