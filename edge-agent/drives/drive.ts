@@ -104,9 +104,10 @@ export class Drive {
   }
 
   async state(signal?: AbortSignal): Promise<DriveState> {
-    // A burner that is writing is not asked about its disc (xorriso would contend for it).
+    // A burner a job holds (writing, or about to, or reading back) is not asked about its disc:
+    // xorriso -toc would contend with the job for the drive. DRIVES and the metrics see it busy.
     const m: MediumStatus =
-      this.writingNow && !this.mediumPath
+      (this.writingNow || this.holder !== undefined) && !this.mediumPath
         ? { missing: false, loaded: true, blank: false, bytes: 0n, sink: false }
         : await this.medium(signal);
     const s: DriveState = {
