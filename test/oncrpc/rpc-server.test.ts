@@ -319,3 +319,31 @@ test('a connection that resets mid-call does not disturb the others', async (t) 
   const r = await rawCall(raw, { xid: 3, proc: Proc.ECHO16, args: encodeArgs(x.uint, 17) });
   t.deepEqual(r.header, { xid: 3, kind: 'accepted-error', stat: AcceptStat.GARBAGE_ARGS });
 });
+
+test('a call that cannot be answered after big ones: their replies still arrive whole, then the connection closes', async (t) => {
+  // found by the fuzzer (seed 1977452237): closing at once cut the replies still queued before it
+  const { port, server } = await startTestServer(t);
+  const conn = await RawConnection.open(port);
+  t.teardown(() => conn.socket.destroy());
+  const big = 1024 * 1024; // BIG answers at most 1 MiB of data
+  const calls = 16; // more than the kernel's socket buffers hold while the client does not read
+  conn.socket.pause(); // a client that reads late: the replies wait in the server's buffers
+  conn.send(
+    Buffer.concat([
+      ...Array.from({ length: calls }, (_, i) =>
+        frame(callBody({ xid: i + 1, proc: Proc.BIG, args: encodeArgs(x.uint, big) })),
+      ),
+      frame(callBody({ xid: 100, proc: Proc.NULL, msgType: 0x4500 })), // not a CALL: it cannot be answered
+      frame(callBody({ xid: 101, proc: Proc.NULL })), // after it: dropped
+    ]),
+  );
+  await sleep(500);
+  conn.socket.resume();
+  t.true(await conn.waitClosed(20_000), 'the server closes the connection');
+  t.is(conn.records.length, calls, 'every reply owed before the bad call, and none after');
+  conn.records.forEach((reply, i) => {
+    t.is(reply.readUInt32BE(0), i + 1, `reply ${i + 1} in order`);
+    t.is(reply.length, 24 + 4 + big, `reply ${i + 1} whole: header, length and 1 MiB of data`);
+  });
+  t.true(server.stats.calls >= calls + 1);
+});

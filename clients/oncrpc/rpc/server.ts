@@ -218,6 +218,8 @@ class Connection implements ConnectionHandle {
   private backlogPos = 0;
   private draining = false;
   private shuttingDown = false;
+  /** A call could not be answered (or the framing broke): no more calls are taken on this connection. */
+  private closing = false;
   /** The idle timer fired while calls were in flight: restart it when they are done. */
   private idleDeferred = false;
 
@@ -284,8 +286,29 @@ class Connection implements ConnectionHandle {
   }
 
   private onFramingError(e: RecordMarkingError): void {
+    if (this.closing) return;
     this.server.protocolError(this, e);
-    this.socket.destroy();
+    this.closeAfterReplies();
+  }
+
+  /**
+   * Close a connection that sent what cannot be answered: replies already owed
+   * for earlier calls still go out whole (end() flushes them before the FIN),
+   * later calls are dropped, and what the peer still sends is read and thrown
+   * away, so the close never resets the peer before it has read its replies.
+   * A peer that does not close in turn is cut off after CLOSE_LINGER_MS.
+   */
+  private closeAfterReplies(): void {
+    if (this.closing) return;
+    this.closing = true;
+    for (let i = this.backlogPos; i < this.backlog.length; i++) this.recycle(this.backlog[i]!);
+    this.backlog = [];
+    this.backlogPos = 0;
+    this.socket.end();
+    this.socket.resume();
+    const linger = setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS);
+    linger.unref();
+    this.socket.once('close', () => clearTimeout(linger)); // the connection is not kept alive by its timer
   }
 
   private recordTimer: NodeJS.Timeout | undefined;
@@ -307,6 +330,10 @@ class Connection implements ConnectionHandle {
 
   private onRecords(records: Buffer[]): void {
     if (records.length === 0) return;
+    if (this.closing) {
+      for (const r of records) this.recycle(r);
+      return;
+    }
     // One read can hold thousands of small calls: handle them only while the
     // connection is not overloaded, and keep the rest until it drains.
     if (this.backlogPos === this.backlog.length) {
@@ -323,7 +350,7 @@ class Connection implements ConnectionHandle {
     this.draining = true;
     try {
       while (this.backlogPos < this.backlog.length && !this.paused) {
-        if (this.socket.destroyed || this.shuttingDown) break;
+        if (this.socket.destroyed || this.shuttingDown || this.closing) break;
         const record = this.backlog[this.backlogPos];
         this.backlog[this.backlogPos++] = EMPTY;
         this.handle(record);
@@ -384,9 +411,9 @@ class Connection implements ConnectionHandle {
   }
 
   private send(reply: Reply): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.closing) return;
     if (reply === 'close') {
-      this.socket.destroy();
+      this.closeAfterReplies();
       return;
     }
     writeRecord(this.socket, reply);
@@ -403,6 +430,7 @@ class Connection implements ConnectionHandle {
   }
 
   private maybePause(): void {
+    if (this.closing) return;
     if (!this.paused && this.overloaded()) {
       this.paused = true;
       this.socket.pause();
@@ -410,6 +438,7 @@ class Connection implements ConnectionHandle {
   }
 
   private maybeResume(): void {
+    if (this.closing) return;
     if (this.paused && !this.shuttingDown && !this.overloaded()) {
       this.paused = false;
       this.socket.resume();
@@ -419,6 +448,8 @@ class Connection implements ConnectionHandle {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How long a connection being closed waits for its peer's FIN before it is cut off. */
+const CLOSE_LINGER_MS = 5000;
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -108,8 +108,12 @@ function takeIn(sink: RecordSink, socket: net.Socket | undefined, read: () => Bu
     sink.afterRead?.();
     return true;
   } catch (e) {
-    if (e instanceof RecordMarkingError) sink.onError(e);
-    else sink.onFailure(e);
+    // A framing error is the sink's to close (after the replies it owes); anything else closes here.
+    if (e instanceof RecordMarkingError) {
+      sink.onError(e);
+      return true;
+    }
+    sink.onFailure(e);
     socket?.destroy();
     return false;
   }
