@@ -4,14 +4,17 @@
  * Each service writes a pid file under var/run/ and logs under var/log/, and is
  * ready when it prints its JSON "ready" line. Starting twice is harmless.
  *
- * At this stage the stack is the edge agent: its RPC service answering NULL,
- * registered with the system rpcbind on 127.0.0.1:111 when one runs, or serving
- * an embedded portmapper there otherwise.
+ * The stack is the local S3 (a one-node Ceph RGW under var/rgw, see
+ * infra/rgw/; started first, stopped last, its keys in var/rgw/rgw.json) and
+ * the edge agent: its RPC service answering NULL, registered with the system
+ * rpcbind on 127.0.0.1:111 when one runs, or serving an embedded portmapper
+ * there otherwise, with three stand-in drives under var/agent/drives.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_RGW_DIR, rgwStatus, startRgw, stopRgw } from './rgw/rgw.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUN = path.join(ROOT, 'var/run');
@@ -108,18 +111,48 @@ async function stop(s: Service): Promise<void> {
   console.log(`${s.name}: stopped (pid ${pid})`);
 }
 
+/** Ceph's daemons come from infra/install.sh; without them the stack runs without its S3. */
+const haveCeph = () => ['radosgw', 'ceph-mon', 'ceph-osd'].every((b) => existsSync(`/usr/bin/${b}`));
+
+async function startS3(): Promise<boolean> {
+  if (!haveCeph()) {
+    console.log('s3: Ceph RGW is not installed (run infra/install.sh): the stack runs without its S3');
+    return true;
+  }
+  try {
+    const info = await startRgw({ dir: DEFAULT_RGW_DIR });
+    console.log(
+      `s3: ${info.started} in ${(info.ms / 1000).toFixed(1)} s at ${info.endpoint} (keys in var/rgw/rgw.json)`,
+    );
+    return true;
+  } catch (e) {
+    console.error(`s3: failed to start: ${(e as Error).message}`);
+    return false;
+  }
+}
+
 async function main(): Promise<number> {
   const command = process.argv[2];
   if (command === 'start') {
+    if (!(await startS3())) return 1;
     for (const s of SERVICES) if (!(await start(s))) return 1;
     return 0;
   }
   if (command === 'stop') {
     for (const s of [...SERVICES].reverse()) await stop(s);
+    if (haveCeph() && existsSync(DEFAULT_RGW_DIR)) {
+      const r = await stopRgw(DEFAULT_RGW_DIR);
+      console.log(`s3: ${r.stopped.length > 0 ? `stopped ${r.stopped.join(', ')}` : 'not running'}`);
+    }
     return 0;
   }
   if (command === 'status') {
     let ok = true;
+    if (haveCeph()) {
+      const r = await rgwStatus(DEFAULT_RGW_DIR);
+      console.log(r.running ? `s3: running at ${r.endpoint}${r.s3 ? '' : ' (not answering)'}` : 's3: not running');
+      ok &&= r.running && r.s3;
+    }
     for (const s of SERVICES) {
       const pid = runningPid(s);
       console.log(
