@@ -145,6 +145,8 @@ export const configSchema = z
     gateway: z
       .object({
         http: z.object({ host: host.default('127.0.0.1'), port: port.default(8780) }).prefault({}),
+        /** The gateway store (agents, later sessions and the index): an SQLite file (default var/gateway/gateway.sqlite). */
+        store: z.string().min(1).optional(),
       })
       .prefault({}),
     client: z
@@ -181,5 +183,12 @@ export function agentPaths(agent: Config['agent']) {
     imagesDir: path.resolve(agent.burn.imagesDir ?? path.join(state, 'images')),
     stagingRoot: path.resolve(agent.staging.root),
     drives,
+  };
+}
+
+/** The gateway's paths with their defaults filled in, made absolute (relative ones from the working directory). */
+export function gatewayPaths(gateway: Config['gateway']) {
+  return {
+    store: path.resolve(gateway.store ?? path.join('var', 'gateway', 'gateway.sqlite')),
   };
 }

@@ -1,9 +1,17 @@
 #!/usr/bin/env node
 /**
  * optarc-gateway: the cloud side. At this stage it validates and shows its
- * configuration; the session, mirror and search services arrive with their issues.
+ * configuration and manages agent identities (tokens, by site) in the gateway
+ * store; the session, mirror and search services arrive with their issues.
+ *
+ * Exit status: 0 done, 1 failed (e.g. no such agent), 2 usage error.
  */
 import { parseCommandLine } from '../config/command-line.js';
+import { gatewayPaths } from '../config/schema.js';
+import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
+import { GatewayStore } from './store/gateway-store.js';
+
+const PROGRAM = 'optarc-gateway';
 
 const FLAGS = {
   'http-host': {
@@ -15,21 +23,101 @@ const FLAGS = {
 } as const;
 
 const COMMANDS = `commands:
-  config                print the effective gateway configuration (JSON)`;
+  config                       print the effective gateway configuration (JSON)
+  agents add --site SITE       issue a token for a new agent of SITE; the token is printed once
+  agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
+  agents revoke ID             revoke an agent: its token stops working
+  (agents commands take --json for JSON output; the store is setting gateway.store)`;
 
-const { config, positionals } = parseCommandLine(
-  'optarc-gateway',
+const { config, positionals, values } = parseCommandLine(
+  PROGRAM,
   '<command> [options]',
   process.argv.slice(2),
   FLAGS,
   COMMANDS,
+  { site: { type: 'string' }, json: { type: 'boolean' } },
 );
-const [command] = positionals;
+
+function usage(message: string): never {
+  process.stderr.write(`${PROGRAM}: ${message} (see ${PROGRAM} --help)\n`);
+  process.exit(2);
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const shown = (a: AgentInfo) => ({ id: a.id, site: a.site, createdAt: iso(a.createdAt), revokedAt: iso(a.revokedAt) });
+
+function agents(args: string[]): void {
+  const [sub, ...rest] = args;
+  const site = values.site as string | undefined;
+  const json = values.json === true;
+  if (sub !== 'add' && sub !== 'list' && sub !== 'revoke') {
+    usage(
+      sub ? `unknown agents command '${sub}' (add, list or revoke)` : 'agents needs a command: add, list or revoke',
+    );
+  }
+  if (sub === 'add' && site === undefined) usage('agents add needs --site SITE');
+  if (sub === 'revoke' && site !== undefined) usage('agents revoke takes an agent id, not --site');
+  if (sub === 'revoke' && rest.length !== 1) usage('agents revoke needs exactly one agent id');
+  if (sub !== 'revoke' && rest.length > 0) usage(`unexpected argument '${rest[0]}'`);
+  if (site !== undefined) {
+    try {
+      checkSite(site);
+    } catch (e) {
+      usage((e as Error).message);
+    }
+  }
+
+  const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  try {
+    const tokens = new AgentTokens(store);
+    if (sub === 'add') {
+      const { agent, token } = tokens.issue(site!);
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ ...shown(agent), token })}\n`);
+      } else {
+        process.stdout.write(`agent ${agent.id}\nsite ${agent.site}\ntoken ${token}\n`);
+        process.stderr.write(`${PROGRAM}: keep this token now: it is shown once and cannot be recovered\n`);
+      }
+    } else if (sub === 'list') {
+      const list = tokens.list(site).map(shown);
+      if (json) {
+        process.stdout.write(`${JSON.stringify(list)}\n`);
+      } else {
+        const rows = [
+          ['ID', 'SITE', 'CREATED', 'REVOKED'],
+          ...list.map((a) => [a.id, a.site, a.createdAt!, a.revokedAt ?? '-']),
+        ];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        for (const r of rows)
+          process.stdout.write(
+            `${r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd()}\n`,
+          );
+      }
+    } else {
+      const agent = tokens.revoke(rest[0]!);
+      if (json) process.stdout.write(`${JSON.stringify(shown(agent))}\n`);
+      else process.stdout.write(`agent ${agent.id} (site ${agent.site}) revoked at ${iso(agent.revokedAt)}\n`);
+    }
+  } catch (e) {
+    if (e instanceof IdentityError) {
+      process.stderr.write(`${PROGRAM}: ${e.message}\n`);
+      process.exitCode = e.code === 'BAD_SITE' ? 2 : 1;
+      return;
+    }
+    throw e;
+  } finally {
+    store.close();
+  }
+}
+
+const [command, ...args] = positionals;
 if (command === 'config') {
   process.stdout.write(`${JSON.stringify({ log: config.log, gateway: config.gateway }, null, 2)}\n`);
+} else if (command === 'agents') {
+  agents(args);
 } else {
-  process.stderr.write(
-    `optarc-gateway: ${command ? `unknown command '${command}'` : 'no command given'} (see optarc-gateway --help)\n`,
-  );
-  process.exit(2);
+  usage(command ? `unknown command '${command}'` : 'no command given');
 }

@@ -1,0 +1,138 @@
+/**
+ * Agent identity: each edge agent holds a bearer token the gateway issued for
+ * one site. `optarc-gateway agents add --site S` makes one and prints it once;
+ * the gateway keeps only a hash of it, so the store leaking does not leak tokens.
+ *
+ * Token format: `oa_<agentId>_<secret>`, where agentId is 16 lowercase hex digits
+ * (8 random bytes; it names the agent, it is not secret) and secret is 32 random
+ * bytes in base64url (43 characters, no padding).
+ *
+ * Hash: HMAC-SHA-256 keyed by a per-token random 16-byte salt over the whole
+ * token text; the stored value is salt || mac (48 bytes). Why not scrypt: a
+ * slow hash protects low-entropy secrets (passwords) against guessing, but the
+ * secret here is 256 uniformly random bits, which no amount of hashing speed
+ * makes guessable, while scrypt would cost CPU and memory on every agent
+ * connection (a cheap way to load the gateway). The salt keeps equal inputs
+ * from giving equal rows and rules out precomputed tables. The MAC covers the
+ * token *text*, not the decoded bytes, so a token differing in any character
+ * (including the last base64url character's unused bits) does not verify.
+ *
+ * Verification compares MACs with crypto.timingSafeEqual (equal lengths, constant
+ * time). The answer's order: malformed → BAD_TOKEN, no such agent → UNKNOWN_AGENT,
+ * MAC differs → BAD_TOKEN, revoked → REVOKED; so only the holder of the real
+ * token learns that it has been revoked.
+ *
+ * Sites: `[a-z0-9][a-z0-9-]{0,62}` (as the agent's burn.site). Every S3 key an
+ * agent is given access to lies under siteKeyPrefix(site) = `sites/<site>/`.
+ */
+import crypto from 'node:crypto';
+import type { AgentRow, GatewayStore } from '../store/gateway-store.js';
+
+export type IdentityErrorCode = 'UNKNOWN_AGENT' | 'REVOKED' | 'BAD_TOKEN' | 'BAD_SITE';
+
+export class IdentityError extends Error {
+  readonly code: IdentityErrorCode;
+  constructor(code: IdentityErrorCode, message: string) {
+    super(message);
+    this.name = 'IdentityError';
+    this.code = code;
+  }
+}
+
+/** An agent as shown to people and to the rest of the gateway: never its hash. */
+export interface AgentInfo {
+  id: string;
+  site: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export const SITE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const AGENT_ID_PATTERN = /^[0-9a-f]{16}$/;
+const TOKEN_PATTERN = /^oa_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const SALT_BYTES = 16;
+const MAC_BYTES = 32;
+
+export function isValidSite(site: string): boolean {
+  return SITE_PATTERN.test(site);
+}
+
+/** Throws BAD_SITE unless `site` is a valid site name. */
+export function checkSite(site: string): string {
+  if (!isValidSite(site)) {
+    throw new IdentityError(
+      'BAD_SITE',
+      `bad site ${JSON.stringify(site)}: a site is 1-63 of lowercase letters, digits and dashes, starting with a letter or digit`,
+    );
+  }
+  return site;
+}
+
+/** The S3 key prefix every key of `site` lies under: `sites/<site>/`. */
+export function siteKeyPrefix(site: string): string {
+  return `sites/${checkSite(site)}/`;
+}
+
+function mac(salt: Buffer, token: string): Buffer {
+  return crypto.createHmac('sha256', salt).update(token, 'utf8').digest();
+}
+
+function info(row: AgentRow): AgentInfo {
+  return { id: row.id, site: row.site, createdAt: row.createdAt, revokedAt: row.revokedAt };
+}
+
+export interface AgentTokensOptions {
+  now?: () => number;
+}
+
+export class AgentTokens {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: GatewayStore,
+    options: AgentTokensOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A new agent for `site` and its token; the token is returned here and nowhere else, ever. */
+  issue(site: string): { agent: AgentInfo; token: string } {
+    checkSite(site);
+    const id = crypto.randomBytes(8).toString('hex');
+    const token = `oa_${id}_${crypto.randomBytes(32).toString('base64url')}`;
+    const salt = crypto.randomBytes(SALT_BYTES);
+    const createdAt = this.now();
+    this.store.insertAgent({ id, site, tokenHash: Buffer.concat([salt, mac(salt, token)]), createdAt });
+    return { agent: { id, site, createdAt, revokedAt: null }, token };
+  }
+
+  /** The agent a token belongs to; throws IdentityError unless the token is good and not revoked. */
+  verify(token: string): AgentInfo {
+    const m = TOKEN_PATTERN.exec(token);
+    if (!m) throw new IdentityError('BAD_TOKEN', 'malformed agent token');
+    const row = this.store.agent(m[1]!);
+    if (!row) throw new IdentityError('UNKNOWN_AGENT', `unknown agent ${m[1]}`);
+    const stored = row.tokenHash;
+    if (stored.length !== SALT_BYTES + MAC_BYTES) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
+    const expected = stored.subarray(SALT_BYTES);
+    const actual = mac(stored.subarray(0, SALT_BYTES), token);
+    if (!crypto.timingSafeEqual(actual, expected)) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
+    if (row.revokedAt !== null) throw new IdentityError('REVOKED', `agent ${row.id} was revoked`);
+    return info(row);
+  }
+
+  /** Revokes an agent (its token stops verifying); revoking twice keeps the first time. */
+  revoke(id: string): AgentInfo {
+    if (!AGENT_ID_PATTERN.test(id) || !this.store.agent(id)) {
+      throw new IdentityError('UNKNOWN_AGENT', `unknown agent ${JSON.stringify(id)}`);
+    }
+    this.store.revokeAgent(id, this.now());
+    return info(this.store.agent(id)!);
+  }
+
+  /** Agents, oldest first, of one site when given (a bad site is BAD_SITE). */
+  list(site?: string): AgentInfo[] {
+    if (site !== undefined) checkSite(site);
+    return this.store.agents(site).map(info);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The gateway store: an embedded SQLite database (WAL, synchronous=FULL, so a
+ * commit that returned survives a power cut) for the gateway's own state. S3
+ * holds the truth about images and manifests; this file holds what only the
+ * gateway knows, starting with the agents allowed to talk to it.
+ *
+ * Tables, as numbered migrations applied in order at open (user_version):
+ * - agents: one row per issued agent token: its id, its site, the token's hash
+ *   (never the token), when it was issued and, once revoked, when. Indexed by site.
+ *
+ * Every method is one statement (hence one transaction).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE INDEX agents_site ON agents (site);
+  `,
+];
+
+export interface AgentRow {
+  id: string;
+  site: string;
+  /** What the identity module stored for the token; opaque here. */
+  tokenHash: Buffer;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export class GatewayStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.file = file;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    // Only hashes live here, but nobody else needs to read them either.
+    fs.chmodSync(file, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** The schema version (number of migrations applied). */
+  version(): number {
+    return Number(this.db.pragma('user_version', { simple: true }));
+  }
+
+  private migrate(): void {
+    const version = this.version();
+    if (version > MIGRATIONS.length) {
+      throw new Error(`gateway store ${this.file} has schema version ${version}, newer than this gateway knows`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  // --- agents ---------------------------------------------------------------
+
+  insertAgent(row: { id: string; site: string; tokenHash: Buffer; createdAt: number }): void {
+    this.db
+      .prepare('INSERT INTO agents (id, site, token_hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(row.id, row.site, row.tokenHash, row.createdAt);
+  }
+
+  agent(id: string): AgentRow | undefined {
+    const r = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as any;
+    return r ? toAgent(r) : undefined;
+  }
+
+  /** Agents, oldest first; only those of `site` when given. */
+  agents(site?: string): AgentRow[] {
+    const rows = (
+      site === undefined
+        ? this.db.prepare('SELECT * FROM agents ORDER BY created_at, id').all()
+        : this.db.prepare('SELECT * FROM agents WHERE site = ? ORDER BY created_at, id').all(site)
+    ) as any[];
+    return rows.map(toAgent);
+  }
+
+  /** Marks an agent revoked at `at` unless it already is; true when this call revoked it. */
+  revokeAgent(id: string, at: number): boolean {
+    return (
+      this.db.prepare('UPDATE agents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0
+    );
+  }
+}
+
+function toAgent(r: any): AgentRow {
+  return {
+    id: r.id,
+    site: r.site,
+    tokenHash: Buffer.from(r.token_hash),
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}
