@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 /**
- * optarc-gateway: the cloud side. At this stage it validates and shows its
- * configuration and manages agent identities (tokens, by site) in the gateway
- * store; the session, mirror and search services arrive with their issues.
+ * optarc-gateway: the cloud side. It validates and shows its configuration,
+ * manages agent identities (tokens, by site) in the gateway store, and serves
+ * the gateway's handlers on the local host (`serve`: agents' websocket sessions
+ * and the HTTP routes); the mirror and search services arrive with their issues.
  *
- * Exit status: 0 done, 1 failed (e.g. no such agent), 2 usage error.
+ * `serve` prints one JSON line `{"ready":true,"port":N}` once listening and
+ * stops cleanly on SIGTERM or SIGINT (closing every agent's connection).
+ *
+ * Exit status: 0 done, 1 failed (e.g. no such agent, cannot listen), 2 usage error.
  */
+import { createLogger } from '../clients/oncrpc/logger.js';
 import { parseCommandLine } from '../config/command-line.js';
 import { gatewayPaths } from '../config/schema.js';
+import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
 import { GatewayStore } from './store/gateway-store.js';
 
@@ -24,6 +30,7 @@ const FLAGS = {
 
 const COMMANDS = `commands:
   config                       print the effective gateway configuration (JSON)
+  serve                        run the handlers on the local host (gateway.http.host/port)
   agents add --site SITE       issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
   agents revoke ID             revoke an agent: its token stops working
@@ -113,11 +120,39 @@ function agents(args: string[]): void {
   }
 }
 
+async function serve(args: string[]): Promise<void> {
+  if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
+  const log = createLogger('gateway', config.log.level);
+  const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  let host: Awaited<ReturnType<typeof startLocalHost>>;
+  try {
+    host = await startLocalHost({ host: config.gateway.http.host, port: config.gateway.http.port, store, log });
+  } catch (e) {
+    store.close();
+    process.stderr.write(`${PROGRAM}: cannot listen: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${JSON.stringify({ ready: true, port: host.port })}\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await host.close();
+    store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
 const [command, ...args] = positionals;
 if (command === 'config') {
   process.stdout.write(`${JSON.stringify({ log: config.log, gateway: config.gateway }, null, 2)}\n`);
 } else if (command === 'agents') {
   agents(args);
+} else if (command === 'serve') {
+  await serve(args);
 } else {
   usage(command ? `unknown command '${command}'` : 'no command given');
 }

@@ -7,6 +7,13 @@
  * Tables, as numbered migrations applied in order at open (user_version):
  * - agents: one row per issued agent token: its id, its site, the token's hash
  *   (never the token), when it was issued and, once revoked, when. Indexed by site.
+ * - connections (2): one row per live websocket connection of an agent, added by
+ *   `$connect` once the token verified and removed by `$disconnect`: the
+ *   connection id the host gave it, the agent, its site, when it connected.
+ * - sessions (2): one row per session a `hello` opened: its id, the agent and
+ *   site, the connection it was opened on, a SHA-256 of its resume token (never
+ *   the token: it is 256 random bits, so a plain hash suffices), when it was made.
+ *   Sessions outlive connections (so an agent can resume one later).
  *
  * Every method is one statement (hence one transaction).
  */
@@ -25,6 +32,24 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX agents_site ON agents (site);
   `,
+  `
+  CREATE TABLE connections (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents (id),
+    site TEXT NOT NULL,
+    connected_at INTEGER NOT NULL
+  );
+  CREATE INDEX connections_agent ON connections (agent_id);
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents (id),
+    site TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    resume_token_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX sessions_agent ON sessions (agent_id);
+  `,
 ];
 
 export interface AgentRow {
@@ -35,6 +60,27 @@ export interface AgentRow {
   /** Milliseconds since the epoch. */
   createdAt: number;
   revokedAt: number | null;
+}
+
+export interface ConnectionRow {
+  /** The id the host (or API Gateway) gave the connection. */
+  id: string;
+  agentId: string;
+  site: string;
+  /** Milliseconds since the epoch. */
+  connectedAt: number;
+}
+
+export interface SessionRow {
+  id: string;
+  agentId: string;
+  site: string;
+  /** The connection the session was opened on (it may be gone since). */
+  connectionId: string;
+  /** SHA-256 of the resume token. */
+  resumeTokenHash: Buffer;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
 }
 
 export class GatewayStore {
@@ -104,6 +150,72 @@ export class GatewayStore {
       this.db.prepare('UPDATE agents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0
     );
   }
+
+  // --- connections ----------------------------------------------------------
+
+  insertConnection(row: ConnectionRow): void {
+    this.db
+      .prepare('INSERT INTO connections (id, agent_id, site, connected_at) VALUES (?, ?, ?, ?)')
+      .run(row.id, row.agentId, row.site, row.connectedAt);
+  }
+
+  connection(id: string): ConnectionRow | undefined {
+    const r = this.db.prepare('SELECT * FROM connections WHERE id = ?').get(id) as any;
+    return r ? toConnection(r) : undefined;
+  }
+
+  /** Live connections, oldest first; only those of `agentId` when given. */
+  connections(agentId?: string): ConnectionRow[] {
+    const rows = (
+      agentId === undefined
+        ? this.db.prepare('SELECT * FROM connections ORDER BY connected_at, id').all()
+        : this.db.prepare('SELECT * FROM connections WHERE agent_id = ? ORDER BY connected_at, id').all(agentId)
+    ) as any[];
+    return rows.map(toConnection);
+  }
+
+  /** Forgets a connection; true when it was there. */
+  deleteConnection(id: string): boolean {
+    return this.db.prepare('DELETE FROM connections WHERE id = ?').run(id).changes > 0;
+  }
+
+  // --- sessions -------------------------------------------------------------
+
+  insertSession(row: SessionRow): void {
+    this.db
+      .prepare(
+        'INSERT INTO sessions (id, agent_id, site, connection_id, resume_token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(row.id, row.agentId, row.site, row.connectionId, row.resumeTokenHash, row.createdAt);
+  }
+
+  session(id: string): SessionRow | undefined {
+    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as any;
+    return r ? toSession(r) : undefined;
+  }
+
+  /** Sessions of an agent, oldest first. */
+  sessions(agentId: string): SessionRow[] {
+    const rows = this.db
+      .prepare('SELECT * FROM sessions WHERE agent_id = ? ORDER BY created_at, id')
+      .all(agentId) as any[];
+    return rows.map(toSession);
+  }
+}
+
+function toConnection(r: any): ConnectionRow {
+  return { id: r.id, agentId: r.agent_id, site: r.site, connectedAt: Number(r.connected_at) };
+}
+
+function toSession(r: any): SessionRow {
+  return {
+    id: r.id,
+    agentId: r.agent_id,
+    site: r.site,
+    connectionId: r.connection_id,
+    resumeTokenHash: Buffer.from(r.resume_token_hash),
+    createdAt: Number(r.created_at),
+  };
 }
 
 function toAgent(r: any): AgentRow {

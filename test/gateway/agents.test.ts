@@ -181,7 +181,7 @@ test('verify accepts the token and refuses any one-character change, revoked and
     [other.agent.id],
   );
   t.is((t.throws(() => tokens.issue('Bad Site')) as IdentityError).code, 'BAD_SITE');
-  t.is(s.version(), 1);
+  t.is(s.version(), 2);
 });
 
 test('siteKeyPrefix: no site string escapes sites/<site>/', (t) => {
