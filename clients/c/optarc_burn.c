@@ -59,11 +59,10 @@ int main(int argc, char **argv)
 	struct oc_conn c;
 	optarc_burn_args args;
 	optarc_job_res res;
-	optarc_job job;
 	enum clnt_stat st;
 	const char *host = NULL, *media = NULL, *label = "";
 	unsigned long copies = 0;
-	int append = 0, follow = 0, failed = 0, i, rc, rc_close;
+	int append = 0, follow = 0, i, rc;
 
 	memset(&o, 0, sizeof o);
 	o.port = -1;
@@ -122,28 +121,5 @@ int main(int argc, char **argv)
 	memset(&res, 0, sizeof res);
 	st = oc_call(&c, OPTARC_BURN, (xdrproc_t)xdr_optarc_burn_args, &args, (xdrproc_t)xdr_optarc_job_res,
 		     &res);
-	if (st != RPC_SUCCESS) {
-		rc = oc_rpc_error(&c, "BURN", st);
-		c.have_session = 0;
-		oc_close(&c);
-		return rc;
-	}
-	if (res.status != OPTARC_OK) {
-		rc = oc_failure(&c, host, res.status, &res.optarc_job_res_u.fail);
-		xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)&res);
-		oc_close(&c);
-		return rc;
-	}
-	job = res.optarc_job_res_u.job;
-	xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)&res);
-	printf("job %llu\n", (unsigned long long)job);
-	fflush(stdout);
-	if (follow)
-		rc = oc_wait_job(&c, job, &failed);
-	rc_close = oc_close(&c);
-	if (rc != EXIT_OK)
-		return rc;
-	if (failed)
-		return EXIT_JOB_FAILED;
-	return rc_close;
+	return oc_job_started(&c, host, "BURN", st, &res, follow);
 }

@@ -541,3 +541,35 @@ int oc_wait_job(struct oc_conn *c, optarc_job job, int *failed)
 	free_lines(prev, nprev);
 	return rc;
 }
+
+int oc_job_started(struct oc_conn *c, const char *host, const char *what, enum clnt_stat st, optarc_job_res *res,
+		   int follow)
+{
+	optarc_job job;
+	int rc = EXIT_OK, rc_close, failed = 0;
+
+	if (st != RPC_SUCCESS) {
+		rc = oc_rpc_error(c, what, st);
+		c->have_session = 0;
+		oc_close(c);
+		return rc;
+	}
+	if (res->status != OPTARC_OK) {
+		rc = oc_failure(c, host, res->status, &res->optarc_job_res_u.fail);
+		xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)res);
+		oc_close(c);
+		return rc;
+	}
+	job = res->optarc_job_res_u.job;
+	xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)res);
+	printf("job %llu\n", (unsigned long long)job);
+	fflush(stdout);
+	if (follow)
+		rc = oc_wait_job(c, job, &failed);
+	rc_close = oc_close(c);
+	if (rc != EXIT_OK)
+		return rc;
+	if (failed)
+		return EXIT_JOB_FAILED;
+	return rc_close;
+}

@@ -87,4 +87,12 @@ int oc_close(struct oc_conn *c);
  */
 int oc_wait_job(struct oc_conn *c, optarc_job job, int *failed);
 
+/*
+ * The end of a call that starts a job (BURN, COPY, BURN_COPY): report an RPC
+ * error or the agent's refusal, else print "job N", follow the job when asked
+ * (oc_wait_job), say BYE and close. Frees res. Returns the program's exit code.
+ */
+int oc_job_started(struct oc_conn *c, const char *host, const char *what, enum clnt_stat st, optarc_job_res *res,
+		   int follow);
+
 #endif

@@ -65,11 +65,10 @@ int main(int argc, char **argv)
 	optarc_drive_args copy_args;
 	optarc_burn_copy_args burn_args;
 	optarc_job_res res;
-	optarc_job job;
 	enum clnt_stat st;
 	const char *host = NULL, *drive = NULL, *media = NULL;
 	unsigned long copies = 0;
-	int follow = 0, failed = 0, i, rc, rc_close;
+	int follow = 0, i, rc;
 
 	memset(&o, 0, sizeof o);
 	o.port = -1;
@@ -138,28 +137,5 @@ int main(int argc, char **argv)
 		st = oc_call(&c, OPTARC_BURN_COPY, (xdrproc_t)xdr_optarc_burn_copy_args, &burn_args,
 			     (xdrproc_t)xdr_optarc_job_res, &res);
 	}
-	if (st != RPC_SUCCESS) {
-		rc = oc_rpc_error(&c, drive != NULL ? "COPY" : "BURN_COPY", st);
-		c.have_session = 0;
-		oc_close(&c);
-		return rc;
-	}
-	if (res.status != OPTARC_OK) {
-		rc = oc_failure(&c, host, res.status, &res.optarc_job_res_u.fail);
-		xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)&res);
-		oc_close(&c);
-		return rc;
-	}
-	job = res.optarc_job_res_u.job;
-	xdr_free((xdrproc_t)xdr_optarc_job_res, (char *)&res);
-	printf("job %llu\n", (unsigned long long)job);
-	fflush(stdout);
-	if (follow)
-		rc = oc_wait_job(&c, job, &failed);
-	rc_close = oc_close(&c);
-	if (rc != EXIT_OK)
-		return rc;
-	if (failed)
-		return EXIT_JOB_FAILED;
-	return rc_close;
+	return oc_job_started(&c, host, drive != NULL ? "COPY" : "BURN_COPY", st, &res, follow);
 }

@@ -131,6 +131,23 @@ async function main(): Promise<number> {
       throw new JobFailed(`job ${s.job} failed: ${s.message || 'the agent gave no reason'}`);
     return EXIT.OK;
   };
+  /** Mounts the disc `vsn` in whichever of the agent's drives holds it. */
+  const mountVolume = async (agent: AgentClient, vsn: string) => {
+    const drive = (await agent.drives()).find((d) => d.loaded && d.vsn === vsn);
+    if (!drive)
+      throw new NotLoaded(`no drive of the agent holds volume ${vsn}: load the disc, or retrieve it from the cloud`);
+    await agent.mount(drive.name);
+    return drive;
+  };
+  /** A job was started: its number, or with --wait the job followed to its end. */
+  const started = async (agent: AgentClient, job: bigint): Promise<number> => {
+    if (!wait) {
+      out(`job ${job}`, { job });
+      return EXIT.OK;
+    }
+    if (!json) process.stdout.write(`job ${job}\n`);
+    return finish(await follow(agent, job));
+  };
   const connect = () =>
     AgentClient.connect({ host: c.host, port: c.port, portmapPort: c.portmapPort, timeoutMs, credentials });
 
@@ -268,24 +285,14 @@ async function main(): Promise<number> {
           burn.media,
           burn.label,
         );
-        if (!wait) {
-          out(`job ${job}`, { job });
-          return EXIT.OK;
-        }
-        if (!json) process.stdout.write(`job ${job}\n`);
-        return finish(await follow(agent, job));
+        return started(agent, job);
       });
     }
     case 'copy': {
       if (args.length !== 1) throw new UsageError('copy needs one drive: optarc copy <drive>');
       return session(async (agent) => {
         const job = await agent.copy(args[0]);
-        if (!wait) {
-          out(`job ${job}`, { job });
-          return EXIT.OK;
-        }
-        if (!json) process.stdout.write(`job ${job}\n`);
-        return finish(await follow(agent, job));
+        return started(agent, job);
       });
     }
     case 'burn-copy': {
@@ -295,12 +302,7 @@ async function main(): Promise<number> {
         throw new UsageError('burn-copy needs --copies N (1 to 64) and --media PROFILE');
       return session(async (agent) => {
         const job = await agent.burnCopy(copies, media);
-        if (!wait) {
-          out(`job ${job}`, { job });
-          return EXIT.OK;
-        }
-        if (!json) process.stdout.write(`job ${job}\n`);
-        return finish(await follow(agent, job));
+        return started(agent, job);
       });
     }
     case 'status': {
@@ -318,12 +320,7 @@ async function main(): Promise<number> {
       const [vsn, dir] = args;
       if (!vsn) throw new UsageError('vol-ls needs a volume serial: optarc vol-ls <vsn> [dir]');
       return session(async (agent) => {
-        const drive = (await agent.drives()).find((d) => d.loaded && d.vsn === vsn);
-        if (!drive)
-          throw new NotLoaded(
-            `no drive of the agent holds volume ${vsn}: load the disc, or retrieve it from the cloud`,
-          );
-        await agent.mount(drive.name);
+        const drive = await mountVolume(agent, vsn);
         const entries = await agent.volListAll(drive.name, Buffer.from(dir ?? ''));
         out(
           entries
@@ -346,12 +343,7 @@ async function main(): Promise<number> {
       const [vsn, file] = args;
       if (!vsn || !file) throw new UsageError('read needs a volume serial and a path: optarc read <vsn> <path>');
       return session(async (agent) => {
-        const drive = (await agent.drives()).find((d) => d.loaded && d.vsn === vsn);
-        if (!drive)
-          throw new NotLoaded(
-            `no drive of the agent holds volume ${vsn}: load the disc, or retrieve it from the cloud`,
-          );
-        await agent.mount(drive.name);
+        const drive = await mountVolume(agent, vsn);
         const output = values.output ? await fs.open(values.output as string, 'w') : undefined;
         let offset = 0n;
         try {

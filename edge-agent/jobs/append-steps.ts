@@ -23,10 +23,9 @@ import type { FileRow, JobRow, VolumeRow } from '../catalog/catalog.js';
 import { type GrowRange, growCopy, loadFromShelf } from '../drives/grow-copy.js';
 import { verifyCopy } from '../drives/verify-copy.js';
 import { estimateImageSectors } from '../mastering/image-size.js';
-import { masterImage } from '../mastering/master-image.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { runXorriso } from '../xorriso/run-xorriso.js';
-import { type BurnContext, type BurnParams, sha256Of, writeVolume } from './burn-steps.js';
+import { type BurnContext, type BurnParams, dataPath, masterInto, writeVolume } from './burn-steps.js';
 import { JobError } from './errors.js';
 import type { JobProgress } from './job-progress.js';
 
@@ -100,70 +99,41 @@ export async function appendSession(
     if (!base || !(await fs.stat(base).catch(() => null))) {
       throw new JobError('NOT_FOUND', `${volume.vsn}: its image ${base} is gone: COPY a disc of it first`);
     }
-    const partial = `${grownPath}.partial`;
     const workDir = path.join(ctx.imagesDir, `${volume.vsn}.s${session}.work`);
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.mkdir(workDir, { recursive: true });
     try {
-      const dataPath = (f: FileRow) => Buffer.concat([Buffer.from(`${ctx.jobsDir}/${job.id}/data/`), f.path]);
-      const image = await masterImage({
-        vsn: volume.vsn,
-        files: files.map((f) => ({
-          source: dataPath(f),
-          path: f.path,
-          size: f.size,
-          sha256: f.sha256,
-          mtime: f.mtime,
-          mode: f.mode,
-        })),
-        base: {
-          image: base,
-          files: newestFiles(ctx, volume)
-            .filter((e) => !files.some((f) => f.path.equals(e.path)))
-            .map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 })),
-        },
-        output: partial,
-        workDir,
-        label: {
-          vsn: volume.vsn,
-          site: ctx.site,
-          class: ctx.volumeClass,
-          created: new Date(volume.createdAt),
-          media: volume.media,
-          copies: volume.requiredCopies,
+      await masterInto(
+        ctx,
+        job,
+        volume,
+        {
+          files: files.map((f) => ({
+            source: dataPath(ctx, job.id, f.path),
+            path: f.path,
+            size: f.size,
+            sha256: f.sha256,
+            mtime: f.mtime,
+            mode: f.mode,
+          })),
+          base: {
+            image: base,
+            files: newestFiles(ctx, volume)
+              .filter((e) => !files.some((f) => f.path.equals(e.path)))
+              .map((e) => ({ path: e.path, size: e.size, sha256: e.sha256 })),
+          },
           session,
-          job: String(job.id),
-          ...(volume.label ? { title: volume.label } : {}),
+          output: grownPath,
+          workDir,
         },
-        charset: ctx.charset,
+        vp,
         signal,
-        onProgress: (f) => {
-          vp.fraction = f;
-        },
-      });
-      const capacity = mediaProfile(volume.media).sectors;
-      if (image.sectors > capacity) {
-        throw new JobError('MASTERING_FAILED', `${volume.vsn}: session ${session} does not fit the disc after all`);
-      }
-      const sha256 = await sha256Of(partial);
-      await fs.rename(partial, grownPath);
-      ctx.catalog.setMastered(
-        volume.id,
-        { path: grownPath, bytes: image.bytes, sha256, sectors: image.sectors },
-        image.files.map((f) => ({ imagePath: f.path, extents: f.extents })),
-        session,
       );
-      ctx.catalog.journal(job.id, volume.id, 'master', 'done', `session ${session}: ${image.bytes} bytes`);
     } catch (e) {
-      await fs.rm(partial, { force: true });
       ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
       // no image or disc holds the session: the catalog forgets it (the files stay staged)
       if (!signal?.aborted) ctx.catalog.dropSession(volume.id, job.id);
-      if (e instanceof JobError) throw e;
-      throw new JobError(
-        'MASTERING_FAILED',
-        `mastering session ${session} of ${volume.vsn} failed: ${(e as Error).message}`,
-      );
+      throw e;
     } finally {
       await fs.rm(workDir, { recursive: true, force: true });
     }

@@ -37,15 +37,15 @@ import { isDriveError } from '../drives/errors.js';
 import { verifyCopy } from '../drives/verify-copy.js';
 import { writeCopies } from '../drives/write-copies.js';
 import { estimateCostModel, withRecoveryCost } from '../mastering/image-size.js';
-import { masterImage, type RootFile } from '../mastering/master-image.js';
-import { PackingError } from '../packing/errors.js';
+import { type ImageFile, type MasterRequest, masterImage, type RootFile } from '../mastering/master-image.js';
+import { PackingError, printablePath } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { packVolumes } from '../packing/packer.js';
 import { createRecoveryFiles } from '../recovery/par2.js';
 import type { Charset } from '../staging/names.js';
 import type { StagingArea } from '../staging/staging-area.js';
 import { JobError } from './errors.js';
-import type { JobProgress } from './job-progress.js';
+import type { JobProgress, VolumeProgress } from './job-progress.js';
 
 export interface BurnParams {
   /** NEW closes its discs; APPEND adds a session to an open volume, or makes open ones. */
@@ -75,7 +75,8 @@ export function jobArea(ctx: BurnContext, jobId: number): string {
   return path.join(ctx.jobsDir, String(jobId));
 }
 
-function dataPath(ctx: BurnContext, jobId: number, file: Buffer): Buffer {
+/** Where ingest linked a job's file. */
+export function dataPath(ctx: BurnContext, jobId: number, file: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${jobArea(ctx, jobId)}/data/`), file]);
 }
 
@@ -101,7 +102,10 @@ export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> 
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        ctx.log.warn('a staged file was removed while the burn took it: left out', { job: job.id, path: show(f.path) });
+        ctx.log.warn('a staged file was removed while the burn took it: left out', {
+          job: job.id,
+          path: printablePath(f.path),
+        });
         continue;
       }
       if (code === 'EEXIST') {
@@ -124,7 +128,7 @@ export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> 
       await fs.unlink(target);
       ctx.log.warn('a staged file was committed anew while the burn took it: left out', {
         job: job.id,
-        path: show(f.path),
+        path: printablePath(f.path),
       });
       continue;
     }
@@ -136,11 +140,6 @@ export async function ingest(ctx: BurnContext, job: JobRow): Promise<FileRow[]> 
   ctx.catalog.addFiles(job.id, job.clientId, taken);
   ctx.catalog.journal(job.id, null, 'ingest', 'done', `${taken.length} files`);
   return ctx.catalog.jobFiles(job.id);
-}
-
-/** A path for a log line: readable, raw bytes escaped. */
-function show(p: Buffer): string {
-  return JSON.stringify(p.toString('latin1'));
 }
 
 function parentOf(p: Buffer): Buffer {
@@ -220,7 +219,7 @@ export async function master(
 ): Promise<VolumeRow> {
   const vp = progress.volume(volume.id, volume.vsn);
   const output = path.join(ctx.imagesDir, `${volume.vsn}.iso`);
-  const partial = `${output}.partial`;
+  const partial = `${output}.partial`; // a leftover is removed below; masterInto writes through it
   const workDir = path.join(ctx.imagesDir, `${volume.vsn}.work`);
   // What a stop during mastering left: a stop after the image was recorded, before the work
   // directory was removed, leaves it beside a good image, so it goes before anything else.
@@ -252,7 +251,7 @@ export async function master(
   await fs.mkdir(workDir, { recursive: true });
   try {
     const pieces = ctx.catalog.volumeFiles(volume.id);
-    const files = [];
+    const files: ImageFile[] = [];
     for (const p of pieces) {
       let source: Buffer | string = dataPath(ctx, job.id, p.file.path);
       let size = p.file.size;
@@ -265,7 +264,7 @@ export async function master(
       files.push({ source, path: p.imagePath, size, sha256, mtime: p.file.mtime, mode: p.file.mode });
     }
     const profile = mediaProfile(volume.media);
-    let rootFiles: RootFile[] = [];
+    const rootFiles: RootFile[] = [];
     if (profile.recovery) {
       const made = await createRecoveryFiles({
         vsn: volume.vsn,
@@ -273,7 +272,7 @@ export async function master(
         workDir,
         redundancyPercent: profile.recovery.redundancyPercent,
       });
-      rootFiles = made.files;
+      rootFiles.push(...made.files);
       ctx.log.info('par2 recovery files made', {
         vsn: volume.vsn,
         sets: made.sets.length,
@@ -283,12 +282,49 @@ export async function master(
     }
     const spanned = pieces.filter((p) => p.part);
     if (spanned.length > 0) rootFiles.push(await spanningManifest(volume.vsn, spanned, workDir));
+    await masterInto(ctx, job, volume, { files, rootFiles, session: 1, output, workDir }, vp, signal);
+    vp.step = 'mastered';
+    return ctx.catalog.volume(volume.id)!;
+  } catch (e) {
+    ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
+    throw await masteringFailure(ctx, volume.vsn, e);
+  } finally {
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Masters a volume's image (session 1) or its next session over `base`
+ * (APPEND) into `output` through a temporary name, checks it fits the medium,
+ * and records it in the catalog with its SHA-256 and every file's extents.
+ * A failure leaves no partial image and is a JobError naming the cause
+ * (NO_SPACE names the images directory).
+ */
+export async function masterInto(
+  ctx: BurnContext,
+  job: JobRow,
+  volume: VolumeRow,
+  o: {
+    files: ImageFile[];
+    rootFiles?: RootFile[];
+    base?: MasterRequest['base'];
+    session: number;
+    output: string;
+    workDir: string;
+  },
+  vp: VolumeProgress,
+  signal?: AbortSignal,
+): Promise<void> {
+  const partial = `${o.output}.partial`;
+  const what = o.session > 1 ? `session ${o.session} of ${volume.vsn}` : volume.vsn;
+  try {
     const image = await masterImage({
       vsn: volume.vsn,
-      files,
-      rootFiles,
+      files: o.files,
+      rootFiles: o.rootFiles ?? [],
+      ...(o.base ? { base: o.base } : {}),
       output: partial,
-      workDir,
+      workDir: o.workDir,
       label: {
         vsn: volume.vsn,
         site: ctx.site,
@@ -296,7 +332,7 @@ export async function master(
         created: new Date(volume.createdAt),
         media: volume.media,
         copies: volume.requiredCopies,
-        session: 1,
+        session: o.session,
         job: String(job.id),
         ...(volume.label ? { title: volume.label } : {}),
       },
@@ -306,44 +342,45 @@ export async function master(
         vp.fraction = f;
       },
     });
-    const capacity = profile.sectors;
+    const capacity = mediaProfile(volume.media).sectors;
     if (image.sectors > capacity) {
       throw new JobError(
         'MASTERING_FAILED',
-        `${volume.vsn}: the image has ${image.sectors} sectors, more than the ${capacity} of ${volume.media}: the packing estimate was short`,
+        `${what}: the image has ${image.sectors} sectors, more than the ${capacity} of ${volume.media}: the packing estimate was short`,
       );
     }
     const sha256 = await sha256Of(partial);
     const fd = await fs.open(partial, 'r');
     await fd.sync();
     await fd.close();
-    await fs.rename(partial, output);
+    await fs.rename(partial, o.output);
     ctx.catalog.setMastered(
       volume.id,
-      { path: output, bytes: image.bytes, sha256, sectors: image.sectors },
+      { path: o.output, bytes: image.bytes, sha256, sectors: image.sectors },
       image.files.map((f) => ({ imagePath: f.path, extents: f.extents })),
+      o.session,
     );
-    ctx.catalog.journal(job.id, volume.id, 'master', 'done', `${image.bytes} bytes`);
-    vp.step = 'mastered';
-    return ctx.catalog.volume(volume.id)!;
+    ctx.catalog.journal(job.id, volume.id, 'master', 'done', `${what}: ${image.bytes} bytes`);
   } catch (e) {
     await fs.rm(partial, { force: true });
-    ctx.catalog.journal(job.id, volume.id, 'master', 'failed', (e as Error).message);
-    if (e instanceof JobError) throw e;
-    if ((e as { code?: string }).code === 'NO_SPACE') {
-      const free = await fs
-        .statfs(ctx.imagesDir, { bigint: true })
-        .then((s) => `${s.bavail * s.bsize} bytes free`)
-        .catch(() => 'free space unknown');
-      throw new JobError(
-        'NO_SPACE',
-        `NO_SPACE: mastering ${volume.vsn} failed: the images directory ${ctx.imagesDir} is full (${free}): free space there and BURN again; the staged files are kept (${(e as Error).message})`,
-      );
-    }
-    throw new JobError('MASTERING_FAILED', `mastering ${volume.vsn} failed: ${(e as Error).message}`);
-  } finally {
-    await fs.rm(workDir, { recursive: true, force: true });
+    throw await masteringFailure(ctx, what, e);
   }
+}
+
+/** A failure while making an image as the job tells it: NO_SPACE names the images directory. */
+async function masteringFailure(ctx: BurnContext, what: string, e: unknown): Promise<JobError> {
+  if (e instanceof JobError) return e;
+  if ((e as { code?: string }).code === 'NO_SPACE') {
+    const free = await fs
+      .statfs(ctx.imagesDir, { bigint: true })
+      .then((s) => `${s.bavail * s.bsize} bytes free`)
+      .catch(() => 'free space unknown');
+    return new JobError(
+      'NO_SPACE',
+      `NO_SPACE: mastering ${what} failed: the images directory ${ctx.imagesDir} is full (${free}): free space there and BURN again; the staged files are kept (${(e as Error).message})`,
+    );
+  }
+  return new JobError('MASTERING_FAILED', `mastering ${what} failed: ${(e as Error).message}`);
 }
 
 /** Room kept on every volume for SPANNING.TXT when spanning is on (a few parts' lines and its entry). */

@@ -74,17 +74,22 @@ export class JobRunner {
     return jobs.length;
   }
 
-  /** Checks a BURN's parameters, records the job, and starts it. */
-  submitBurn(clientId: string, client: string, params: BurnParams): JobRow {
-    if (!Number.isInteger(params.copies) || params.copies < 1 || params.copies > this.o.maxCopies) {
-      throw new JobError('BAD_ARGUMENT', `copies must be 1 to ${this.o.maxCopies}, not ${params.copies}`);
+  /** A number of copies the agent allows, of a medium it knows. */
+  private checkCopies(copies: number, media: string): void {
+    if (!Number.isInteger(copies) || copies < 1 || copies > this.o.maxCopies) {
+      throw new JobError('BAD_ARGUMENT', `copies must be 1 to ${this.o.maxCopies}, not ${copies}`);
     }
     try {
-      mediaProfile(params.media);
+      mediaProfile(media);
     } catch (e) {
       if (e instanceof PackingError) throw new JobError('UNKNOWN_MEDIA', e.message);
       throw e;
     }
+  }
+
+  /** Checks a BURN's parameters, records the job, and starts it. */
+  submitBurn(clientId: string, client: string, params: BurnParams): JobRow {
+    this.checkCopies(params.copies, params.media);
     if (!/^[\x20-\x7e]{0,32}$/.test(params.label)) {
       throw new JobError('BAD_ARGUMENT', 'a label is at most 32 printable ASCII characters');
     }
@@ -118,15 +123,7 @@ export class JobRunner {
 
   /** BURN_COPY: burn the client's latest COPY `copies` more times as copies of the same VSN. */
   submitBurnCopy(clientId: string, client: string, copies: number, media: string): JobRow {
-    if (!Number.isInteger(copies) || copies < 1 || copies > this.o.maxCopies) {
-      throw new JobError('BAD_ARGUMENT', `copies must be 1 to ${this.o.maxCopies}, not ${copies}`);
-    }
-    try {
-      mediaProfile(media);
-    } catch (e) {
-      if (e instanceof PackingError) throw new JobError('UNKNOWN_MEDIA', e.message);
-      throw e;
-    }
+    this.checkCopies(copies, media);
     const copied = this.o.catalog.latestJob(clientId, 'copy', 'done');
     if (!copied) throw new JobError('NOT_FOUND', 'no disc was copied in this working directory: COPY one first');
     const vsn = String(copied.params.vsn);

@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import type { Catalog, FileRow } from '../catalog/catalog.js';
 import type { DrivePool } from '../drives/drive-pool.js';
 import { type FileExtent, reportExtents } from '../mastering/extents.js';
+import { printablePath } from '../packing/errors.js';
 import type { Charset } from '../staging/names.js';
 
 export type VolumeCode =
@@ -209,5 +210,5 @@ function normalise(p: Buffer): string {
 }
 
 function show(p: Buffer): string {
-  return JSON.stringify(p.toString('latin1'));
+  return `"${printablePath(p)}"`;
 }

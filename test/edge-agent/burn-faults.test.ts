@@ -35,8 +35,8 @@ import {
   sleep,
   stageAndBurn,
   waitForJob,
-  writeTree,
 } from '../faults/crash-kit.js';
+import { makeTree } from './burn-kit.js';
 
 const asRoot = process.getuid?.() === 0 ? test : test.skip;
 const CLIENT = 'crash-site';
@@ -140,7 +140,7 @@ test('a write error on one drive: the attempt is recorded bad (WRITE_FAILED) and
     } catch {}
   });
   const src = path.join(agent.dir, 'src');
-  const sources = await writeTree(src, threeVolumes(1));
+  const sources = await makeTree(src, threeVolumes(1));
   const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m' }, CLIENT);
   await waitForJob(view, job, 100_000, agent);
 
@@ -177,7 +177,7 @@ asRoot(
     const { agent, view } = await agentFor(t, { dir, drives: 3, wrap: withTmpfs([{ dir: small, size: '1m' }]) });
     await agent.start();
     const src = path.join(agent.dir, 'src');
-    const sources = await writeTree(src, threeVolumes(2));
+    const sources = await makeTree(src, threeVolumes(2));
     const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m' }, CLIENT);
     await waitForJob(view, job, 100_000, agent);
 
@@ -208,7 +208,7 @@ asRoot(
     const { agent, view } = await agentFor(t, { dir, drives: 2, wrap: withTmpfs([{ dir: images, size: '2m' }]) });
     await agent.start();
     const src = path.join(agent.dir, 'src');
-    const sources = await writeTree(src, { 'a/one.bin': 3 * MiB, 'a/two.bin': 100_000, 'a/three.txt': 10 });
+    const sources = await makeTree(src, { 'a/one.bin': 3 * MiB, 'a/two.bin': 100_000, 'a/three.txt': 10 });
     const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m' }, CLIENT);
     await waitForJob(view, job, 100_000, agent);
 
@@ -257,7 +257,7 @@ test('a drive that disappears mid-job: its copy is recorded DRIVE_MISSING and th
   const { agent, view } = await agentFor(t, { drives: 2 });
   await agent.start();
   const src = path.join(agent.dir, 'src');
-  const sources = await writeTree(src, threeVolumes(3));
+  const sources = await makeTree(src, threeVolumes(3));
   const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m' }, CLIENT);
   // while sr1 writes its first copy, its bay is pulled out
   while (!view.copies(job).some((c) => c.drive === 'sr1' && c.state === 'writing')) await sleep(5);
@@ -289,7 +289,7 @@ test('the only drive disappears mid-job: the job fails naming it, and the staged
   const { agent, view } = await agentFor(t, { drives: 1 });
   await agent.start();
   const src = path.join(agent.dir, 'src');
-  const sources = await writeTree(src, threeVolumes(4));
+  const sources = await makeTree(src, threeVolumes(4));
   const job = await stageAndBurn(agent, src, { copies: 1, media: 'test-8m' }, CLIENT);
   while (!view.copies(job).some((c) => c.state === 'writing')) await sleep(5);
   await sleep(100);

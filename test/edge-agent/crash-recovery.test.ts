@@ -54,8 +54,8 @@ import {
   seedFromEnv,
   stageAndBurn,
   tally,
-  writeTree,
 } from '../faults/crash-kit.js';
+import { makeTree } from './burn-kit.js';
 
 const POINTS = 20;
 
@@ -80,7 +80,7 @@ test('kill -9 at 20+ points of burn jobs: every job ends with its files on 2 ver
     t.true(jobs <= 6, `20 kill points within 6 jobs (got ${kills.length})`);
     if (jobs > 6) break;
     const src = path.join(agent.dir, `src-${jobs}`);
-    const sources = await writeTree(src, jobTreeSizes(rng, 30));
+    const sources = await makeTree(src, jobTreeSizes(rng, 30));
     const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m', label: `CRASH ${jobs}` });
     const k = await crashUntilDone(agent, view, job, rng, {
       maxKills: Math.min(11, POINTS - kills.length),

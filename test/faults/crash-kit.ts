@@ -761,17 +761,6 @@ export function jobTreeSizes(rng: Rng, small = 60): Record<string, number> {
   return sizes;
 }
 
-export async function writeTree(root: string, sizes: Record<string, number>): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const [p, size] of Object.entries(sizes)) {
-    const data = randomBytes(size);
-    await fs.mkdir(path.dirname(path.join(root, p)), { recursive: true });
-    await fs.writeFile(path.join(root, p), data, { mode: 0o640 });
-    files.set(p, data);
-  }
-  return files;
-}
-
 /** Stages `src` with the CLI (`optarc put`) and submits a BURN; returns the job id. */
 export async function stageAndBurn(
   agent: CrashAgent,

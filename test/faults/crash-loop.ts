@@ -15,6 +15,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { makeTree } from '../edge-agent/burn-kit.js';
 import {
   CatalogView,
   CrashAgent,
@@ -27,7 +28,6 @@ import {
   seedFromEnv,
   stageAndBurn,
   tally,
-  writeTree,
 } from './crash-kit.js';
 
 async function main(): Promise<number> {
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
       jobs++;
       const src = path.join(agent.dir, 'src');
       await fs.rm(src, { recursive: true, force: true });
-      const sources = await writeTree(src, jobTreeSizes(rng, 30));
+      const sources = await makeTree(src, jobTreeSizes(rng, 30));
       const jobStart = performance.now();
       const job = await stageAndBurn(agent, src, { copies: 2, media: 'test-8m', label: `LOOP ${jobs}` });
       const k = await crashUntilDone(agent, view, job, rng, {
