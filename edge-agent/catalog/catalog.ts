@@ -1,16 +1,5 @@
-/**
- * The agent's catalog: an embedded SQLite database (WAL, synchronous=FULL, so
- * a commit that returned survives a power cut) holding files, volumes, copies,
- * jobs and the journal of their steps. See schema.ts for what each table means.
- *
- * Every method is one transaction. Methods that create things are idempotent
- * where a job step may run them twice after a crash (files are keyed by job
- * and path, volumes by job and sequence, VSNs come from a counter bumped in
- * the same transaction that inserts the volume, so a VSN is never issued twice).
- */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../sqlite/open-database.js';
 import { MIGRATIONS } from './schema.js';
 
 export type JobKind = 'burn' | 'copy' | 'burn_copy';
@@ -151,27 +140,12 @@ export class Catalog {
       throw new Error(`VSN prefix ${JSON.stringify(this.vsnPrefix)} must be 1-20 of A-Z, 0-9 and _`);
     }
     this.now = options.now ?? Date.now;
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
+    this.db = openDatabase(file, { what: 'catalog', migrations: MIGRATIONS });
     this.db.defaultSafeIntegers(true);
-    this.migrate();
   }
 
   close(): void {
     this.db.close();
-  }
-
-  private migrate(): void {
-    const version = Number(this.db.pragma('user_version', { simple: true }));
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   // --- jobs and journal ---------------------------------------------------

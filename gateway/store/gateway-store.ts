@@ -1,25 +1,5 @@
-/**
- * The gateway store: an embedded SQLite database (WAL, synchronous=FULL, so a
- * commit that returned survives a power cut) for the gateway's own state. S3
- * holds the truth about images and manifests; this file holds what only the
- * gateway knows, starting with the agents allowed to talk to it.
- *
- * Tables, as numbered migrations applied in order at open (user_version):
- * - agents: one row per issued agent token: its id, its site, the token's hash
- *   (never the token), when it was issued and, once revoked, when. Indexed by site.
- * - connections (2): one row per live websocket connection of an agent, added by
- *   `$connect` once the token verified and removed by `$disconnect`: the
- *   connection id the host gave it, the agent, its site, when it connected.
- * - sessions (2): one row per session a `hello` opened: its id, the agent and
- *   site, the connection it was opened on, a SHA-256 of its resume token (never
- *   the token: it is 256 random bits, so a plain hash suffices), when it was made.
- *   Sessions outlive connections (so an agent can resume one later).
- *
- * Every method is one statement (hence one transaction).
- */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../sqlite/open-database.js';
 
 export const MIGRATIONS: string[] = [
   `
@@ -89,14 +69,8 @@ export class GatewayStore {
 
   constructor(file: string) {
     this.file = file;
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
     // Only hashes live here, but nobody else needs to read them either.
-    fs.chmodSync(file, 0o600);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    this.db = openDatabase(file, { what: 'gateway store', migrations: MIGRATIONS, mode: 0o600 });
   }
 
   close(): void {
@@ -106,19 +80,6 @@ export class GatewayStore {
   /** The schema version (number of migrations applied). */
   version(): number {
     return Number(this.db.pragma('user_version', { simple: true }));
-  }
-
-  private migrate(): void {
-    const version = this.version();
-    if (version > MIGRATIONS.length) {
-      throw new Error(`gateway store ${this.file} has schema version ${version}, newer than this gateway knows`);
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   // --- agents ---------------------------------------------------------------
