@@ -133,6 +133,37 @@ export const configSchema = z
             clockSkewWarnSeconds: z.number().int().min(0).default(300),
           })
           .prefault({}),
+        /**
+         * The mirror: every finished volume (image and manifest) is uploaded
+         * to S3 through the gateway, which hands out presigned URLs (the agent
+         * holds no cloud credentials). Off unless a gateway URL is set. When on,
+         * a volume's staged files are released only once its copies are
+         * verified and the gateway has acknowledged its upload.
+         */
+        mirror: z
+          .object({
+            /** The gateway's websocket, e.g. ws://127.0.0.1:8780 (absent: no mirror). */
+            gatewayUrl: z
+              .string()
+              .regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL')
+              .optional(),
+            /** The agent's token from `optarc-gateway agents add` (or tokenFile). */
+            token: z.string().min(1).optional(),
+            /** A file holding the token (read at start; first line). */
+            tokenFile: z.string().min(1).optional(),
+            /** Parts uploaded at once (each holds one part in memory). */
+            concurrency: z.number().int().min(1).max(16).default(4),
+            /** Upload bandwidth limit in bytes/s (the gateway's policy and commands can lower it). */
+            maxBytesPerSecond: z.number().int().min(1).optional(),
+            /** Reconnect backoff: from min to max seconds, doubling, with jitter. */
+            reconnectMinSeconds: z.number().min(0.05).max(60).default(1),
+            reconnectMaxSeconds: z.number().min(0.05).max(3600).default(60),
+            /** Tries for one part before the volume's upload is retried later. */
+            maxAttemptsPerPart: z.number().int().min(1).max(100).default(5),
+          })
+          .strict()
+          .refine((m) => !(m.token && m.tokenFile), 'give token or tokenFile, not both')
+          .prefault({}),
         /** Which clients may call: addresses and networks, and optionally a reserved source port. */
         access: z
           .object({
@@ -145,8 +176,89 @@ export const configSchema = z
     gateway: z
       .object({
         http: z.object({ host: host.default('127.0.0.1'), port: port.default(8780) }).prefault({}),
-        /** The gateway store (agents, later sessions and the index): an SQLite file (default var/gateway/gateway.sqlite). */
+        /** The gateway store (agents, sessions, uploads, manifests): an SQLite file (default var/gateway/gateway.sqlite). */
         store: z.string().min(1).optional(),
+        /**
+         * The S3 bucket that holds every site's images and manifests. Without
+         * endpoint and keys, the local stack's RGW is used (its keys and port
+         * from <rgwDir>/rgw.json).
+         */
+        s3: z
+          .object({
+            endpoint: z.string().url().optional(),
+            region: z.string().min(1).default('us-east-1'),
+            bucket: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+              .default('optarc'),
+            accessKeyId: z.string().min(1).optional(),
+            secretAccessKey: z.string().min(1).optional(),
+            /** Path-style addressing (needed for RGW and most S3-compatible servers). */
+            forcePathStyle: z.boolean().default(true),
+            /** Where the local RGW keeps its state (keys and port come from there when not given). */
+            rgwDir: z.string().min(1).default('var/rgw'),
+            /** Create the bucket (with versioning) when missing. */
+            createBucket: z.boolean().default(true),
+          })
+          .strict()
+          .refine((s) => !!s.accessKeyId === !!s.secretAccessKey, 'give both accessKeyId and secretAccessKey, or neither')
+          .prefault({}),
+        /** How the gateway runs uploads. */
+        mirror: z
+          .object({
+            partSizeBytes: z
+              .number()
+              .int()
+              .min(5 * 1024 * 1024)
+              .max(5 * 1024 ** 3)
+              .default(16 * 1024 * 1024),
+            /** Presigned URLs per plan message. */
+            partsPerPlan: z.number().int().min(1).max(1000).default(64),
+            /** How long a presigned URL stays good. */
+            presignSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+            /** Ranged GETs at once when reading an object back to check its SHA-256. */
+            verifyConcurrency: z.number().int().min(1).max(32).default(4),
+            verifyRangeBytes: z
+              .number()
+              .int()
+              .min(1024 * 1024)
+              .default(16 * 1024 * 1024),
+            /** Largest manifest the gateway reads back. */
+            maxManifestBytes: z
+              .number()
+              .int()
+              .min(4096)
+              .default(64 * 1024 * 1024),
+            /** Multipart uploads idle longer than this are aborted by the sweeper. */
+            abandonAfterSeconds: z.number().int().min(60).default(7 * 24 * 3600),
+            /** How often `serve` runs the sweeper (0: never; `optarc-gateway sweep` runs it once). */
+            sweepEverySeconds: z.number().int().min(0).default(3600),
+          })
+          .strict()
+          .prefault({}),
+        /** The policy sessions get: upload throttle (bytes/s), storage class, required copies. */
+        policy: z
+          .object({
+            throttleBytesPerSecond: z.number().int().min(1).nullable().default(null),
+            storageClass: z
+              .enum([
+                'STANDARD',
+                'STANDARD_IA',
+                'ONEZONE_IA',
+                'INTELLIGENT_TIERING',
+                'GLACIER_IR',
+                'GLACIER',
+                'DEEP_ARCHIVE',
+              ])
+              .default('STANDARD'),
+            requiredCopies: z.number().int().min(1).max(16).default(1),
+          })
+          .strict()
+          .prefault({}),
+        /** The operator's bearer token for the command API (POST /agents/ID/commands); absent: loopback only. */
+        adminToken: z.string().min(16).optional(),
+        /** Prometheus metrics at GET /metrics. */
+        metrics: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
       })
       .prefault({}),
     client: z

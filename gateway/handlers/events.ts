@@ -33,8 +33,11 @@ export interface HttpEvent {
   /** `GET /healthz` style: method, space, path. */
   routeKey: string;
   rawPath: string;
+  /** Values of the route's `{name}` segments. */
+  pathParameters?: Record<string, string>;
   headers?: Record<string, string | undefined>;
   body?: string;
+  requestContext?: { http?: { sourceIp?: string } };
 }
 
 export interface HandlerResult {

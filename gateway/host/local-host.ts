@@ -21,17 +21,15 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type Logger, silentLogger } from '../../clients/oncrpc/logger.js';
-import { connectHandler } from '../handlers/connect.js';
-import { disconnectHandler } from '../handlers/disconnect.js';
 import {
   GoneError,
   type HandlerDeps,
+  type HttpEvent,
   type HttpHandler,
   type WebSocketEvent,
   type WebSocketEventType,
 } from '../handlers/events.js';
-import { healthHandler } from '../handlers/health.js';
-import { messageHandler } from '../handlers/message.js';
+import { matchHttpRoute, WEBSOCKET_ROUTES } from '../handlers/routes.js';
 import { encodeMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 
@@ -49,9 +47,8 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
-const HTTP_ROUTES: Record<string, HttpHandler> = {
-  'GET /healthz': healthHandler,
-};
+/** Largest HTTP request body read (command requests are small JSON). */
+const MAX_HTTP_BODY = 64 * 1024;
 
 /** How long close() waits for agents to answer a close frame before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
@@ -106,13 +103,36 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   const server = http.createServer((req, res) => {
     const rawPath = (req.url ?? '/').split('?')[0]!;
-    const routeKey = `${req.method} ${rawPath}`;
-    const handler = HTTP_ROUTES[routeKey];
-    if (!handler) {
+    const route = matchHttpRoute(req.method ?? 'GET', rawPath);
+    if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    handler({ routeKey, rawPath, headers: flatHeaders(req) }, deps).then(
+    const { routeKey, handler, pathParameters } = route;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_HTTP_BODY) {
+        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > MAX_HTTP_BODY) return;
+      const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined;
+      const sourceIp = req.socket.remoteAddress;
+      runHttp(
+        handler,
+        { routeKey, rawPath, pathParameters, headers: flatHeaders(req), body, requestContext: { http: { sourceIp } } },
+        res,
+      );
+    });
+  });
+
+  const runHttp = (handler: HttpHandler, httpEvent: HttpEvent, res: http.ServerResponse) => {
+    const { routeKey } = httpEvent;
+    handler(httpEvent, deps).then(
       (r) => res.writeHead(r.statusCode, r.headers).end(r.body ?? ''),
       (e: unknown) => {
         log.error('http handler failed', { routeKey, error: (e as Error)?.message ?? String(e) });
@@ -120,7 +140,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         res.end();
       },
     );
-  });
+  };
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -128,7 +148,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     void (async () => {
       let status: number;
       try {
-        const result = await connectHandler(
+        const result = await WEBSOCKET_ROUTES.$connect(
           { ...event(connectionId, '$connect', 'CONNECT'), headers: flatHeaders(req) },
           deps,
         );
@@ -145,7 +165,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         enqueue(connectionId, async () => {
           sockets.delete(connectionId);
           try {
-            await disconnectHandler(event(connectionId, '$disconnect', 'DISCONNECT'), deps);
+            await WEBSOCKET_ROUTES.$disconnect(event(connectionId, '$disconnect', 'DISCONNECT'), deps);
           } finally {
             chains.delete(connectionId);
           }
@@ -165,7 +185,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
               : data;
           const body = isBinary ? buf.toString('base64') : buf.toString('utf8');
           void enqueue(connectionId, () =>
-            messageHandler({ ...event(connectionId, '$default', 'MESSAGE'), body, isBase64Encoded: isBinary }, deps),
+            WEBSOCKET_ROUTES.$default(
+              { ...event(connectionId, '$default', 'MESSAGE'), body, isBase64Encoded: isBinary },
+              deps,
+            ),
           );
         });
         ws.on('error', (e) => log.warn('websocket error', { connectionId, error: e.message }));
