@@ -31,7 +31,8 @@ const FLAGS = {
 const COMMANDS = `commands:
   config                       print the effective gateway configuration (JSON)
   serve                        run the handlers on the local host (gateway.http.host/port)
-  agents add --site SITE       issue a token for a new agent of SITE; the token is printed once
+  agents add --site SITE [--expires-days N]
+                               issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
   agents revoke ID             revoke an agent: its token stops working
   (agents commands take --json for JSON output; the store is setting gateway.store)`;
@@ -42,7 +43,7 @@ const { config, positionals, values } = parseCommandLine(
   process.argv.slice(2),
   FLAGS,
   COMMANDS,
-  { site: { type: 'string' }, json: { type: 'boolean' } },
+  { site: { type: 'string' }, json: { type: 'boolean' }, 'expires-days': { type: 'string' } },
 );
 
 function usage(message: string): never {
@@ -51,7 +52,13 @@ function usage(message: string): never {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const shown = (a: AgentInfo) => ({ id: a.id, site: a.site, createdAt: iso(a.createdAt), revokedAt: iso(a.revokedAt) });
+const shown = (a: AgentInfo) => ({
+  id: a.id,
+  site: a.site,
+  createdAt: iso(a.createdAt),
+  revokedAt: iso(a.revokedAt),
+  expiresAt: iso(a.expiresAt),
+});
 
 function agents(args: string[]): void {
   const [sub, ...rest] = args;
@@ -63,6 +70,10 @@ function agents(args: string[]): void {
     );
   }
   if (sub === 'add' && site === undefined) usage('agents add needs --site SITE');
+  const expiresDays = values['expires-days'] as string | undefined;
+  if (expiresDays !== undefined && (sub !== 'add' || !/^[0-9]+(\.[0-9]+)?$/.test(expiresDays) || Number(expiresDays) <= 0)) {
+    usage(sub !== 'add' ? '--expires-days goes with agents add' : '--expires-days takes a positive number of days');
+  }
   if (sub === 'revoke' && site !== undefined) usage('agents revoke takes an agent id, not --site');
   if (sub === 'revoke' && rest.length !== 1) usage('agents revoke needs exactly one agent id');
   if (sub !== 'revoke' && rest.length > 0) usage(`unexpected argument '${rest[0]}'`);
@@ -78,11 +89,14 @@ function agents(args: string[]): void {
   try {
     const tokens = new AgentTokens(store);
     if (sub === 'add') {
-      const { agent, token } = tokens.issue(site!);
+      const expiresAt = expiresDays === undefined ? undefined : Date.now() + Number(expiresDays) * 86_400_000;
+      const { agent, token } = tokens.issue(site!, { expiresAt });
       if (json) {
         process.stdout.write(`${JSON.stringify({ ...shown(agent), token })}\n`);
       } else {
-        process.stdout.write(`agent ${agent.id}\nsite ${agent.site}\ntoken ${token}\n`);
+        process.stdout.write(
+          `agent ${agent.id}\nsite ${agent.site}\n${agent.expiresAt === null ? '' : `expires ${iso(agent.expiresAt)}\n`}token ${token}\n`,
+        );
         process.stderr.write(`${PROGRAM}: keep this token now: it is shown once and cannot be recovered\n`);
       }
     } else if (sub === 'list') {

@@ -1,3 +1,13 @@
+/**
+ * The agent's catalog: an embedded SQLite database (WAL, synchronous=FULL, so
+ * a commit that returned survives a power cut) holding files, volumes, copies,
+ * jobs and the journal of their steps. See schema.ts for what each table means.
+ *
+ * Every method is one transaction. Methods that create things are idempotent
+ * where a job step may run them twice after a crash (files are keyed by job
+ * and path, volumes by job and sequence, VSNs come from a counter bumped in
+ * the same transaction that inserts the volume, so a VSN is never issued twice).
+ */
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../../sqlite/open-database.js';
 import { MIGRATIONS } from './schema.js';

@@ -9,7 +9,10 @@
  * store, a way to push a message to a connection, a clock); everything they
  * remember goes to the store.
  */
+import { type Config, configSchema } from '../../config/schema.js';
+import type { Logger } from '../../clients/oncrpc/logger.js';
 import type { GatewayMessage } from '../protocol/session-messages.js';
+import type { ObjectStore } from '../s3/object-store.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 
 export type WebSocketEventType = 'CONNECT' | 'DISCONNECT' | 'MESSAGE';
@@ -54,8 +57,16 @@ export class GoneError extends Error {
   }
 }
 
+/** The gateway's settings the handlers read (config/schema.ts, section gateway). */
+export type GatewaySettings = Pick<Config['gateway'], 'mirror' | 'policy' | 'adminToken'>;
+
 export interface HandlerDeps {
   store: GatewayStore;
+  /** The bucket; absent when S3 is not configured (mirror requests are then refused with S3_NOT_CONFIGURED). */
+  objects?: ObjectStore;
+  /** Defaults (configSchema's) when absent. */
+  settings?: GatewaySettings;
+  log?: Logger;
   /** Sends one message to a connection; rejects with GoneError when it is closed. */
   postToConnection(connectionId: string, message: GatewayMessage): Promise<void>;
   /** Milliseconds since the epoch; Date.now when absent. */
@@ -72,3 +83,10 @@ export function header(headers: WebSocketEvent['headers'], name: string): string
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === wanted) return v;
   return undefined;
 }
+
+/** The settings in force: deps.settings, or the schema's defaults. */
+export function settingsOf(deps: HandlerDeps): GatewaySettings {
+  return deps.settings ?? DEFAULT_SETTINGS;
+}
+
+const DEFAULT_SETTINGS: GatewaySettings = configSchema.parse({}).gateway;

@@ -2,38 +2,27 @@
  * `$default`: every message an agent sends. The message is decoded and checked
  * (codec.ts); a bad one is answered with an `error` message carrying the
  * decoder's code and text (and `replyTo` when the request's id could be read)
- * and the connection stays open. A `hello` opens a session: a row in the store
- * (id and resume token random, the token stored only as a hash) and a `session`
- * reply with the agent's site and the default policy. Other message types are
- * answered NOT_IMPLEMENTED until their issues land.
+ * and the connection stays open. Then by type:
  *
- * Resuming a session from `hello.resumeToken` is not implemented yet: such a
- * hello gets a new session with `resumed: false`.
+ * - `hello` opens or resumes a session (sessions/open-session.ts);
+ * - `mirror.begin`, `plan.more`, `mirror.complete` run the mirror
+ *   (mirror/mirror-requests.ts); they need a session on this connection
+ *   (NO_SESSION otherwise);
+ * - `mirror.progress` marks the upload active (the sweeper spares it);
+ * - `command.result` records an agent's answer to an operator's command.
+ *
+ * A HandlerError becomes an `error` reply with its code; an S3 failure one
+ * with the object store's code (S3_UNAVAILABLE: the agent retries later);
+ * anything else is logged and answered INTERNAL.
  */
-import crypto from 'node:crypto';
-import type { z } from 'zod';
 import { decodeAgentMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
-import {
-  type AgentMessage,
-  type GatewayMessage,
-  type Hello,
-  MessageId,
-  type Policy,
-  PROTOCOL_VERSION,
-} from '../protocol/session-messages.js';
-import type { ConnectionRow } from '../store/gateway-store.js';
+import { type AgentMessage, type GatewayMessage, MessageId, PROTOCOL_VERSION } from '../protocol/session-messages.js';
+import { ObjectStoreError } from '../s3/object-store.js';
+import { openSession } from '../sessions/open-session.js';
+import { beginMirror, completeMirror, morePlan } from '../mirror/mirror-requests.js';
+import type { ConnectionRow, SessionRow } from '../store/gateway-store.js';
 import { GoneError, type HandlerDeps, type HandlerResult, type WebSocketEvent } from './events.js';
-
-type PolicyT = z.infer<typeof Policy>;
-type HelloT = z.infer<typeof Hello>;
-
-/** The policy every session gets until policies are configurable. */
-export const DEFAULT_POLICY: Readonly<PolicyT> = {
-  throttleBytesPerSecond: null,
-  schedule: [],
-  storageClass: 'STANDARD',
-  requiredCopies: 1,
-};
+import { HandlerError } from './handler-error.js';
 
 const MAX_ERROR_TEXT = 1024;
 
@@ -55,41 +44,49 @@ function requestIdOf(body: string): string | null {
   }
 }
 
-function openSession(hello: HelloT, connection: ConnectionRow, deps: HandlerDeps): GatewayMessage {
-  if (hello.agentId !== connection.agentId) {
-    return errorMessage(
-      'AGENT_MISMATCH',
-      `agentId: ${hello.agentId} is not the agent this connection authenticated as`,
-      hello.id,
-    );
-  }
-  const sessionId = `s_${crypto.randomBytes(16).toString('hex')}`;
-  const resumeToken = crypto.randomBytes(32).toString('base64url');
-  deps.store.insertSession({
-    id: sessionId,
-    agentId: connection.agentId,
-    site: connection.site,
-    connectionId: connection.id,
-    resumeTokenHash: crypto.createHash('sha256').update(resumeToken, 'utf8').digest(),
-    createdAt: (deps.now ?? Date.now)(),
-  });
-  const policy: PolicyT = { ...DEFAULT_POLICY, schedule: [...DEFAULT_POLICY.schedule] };
-  return {
-    v: PROTOCOL_VERSION,
-    type: 'session',
-    replyTo: hello.id,
-    sessionId,
-    resumeToken,
-    site: connection.site,
-    resumed: false,
-    policy,
-  };
+function sessionOf(connection: ConnectionRow, deps: HandlerDeps): SessionRow {
+  const session = deps.store.sessionOfConnection(connection.id);
+  if (!session) throw new HandlerError('NO_SESSION', 'send hello first: this connection has no session');
+  return session;
 }
 
-function answer(message: AgentMessage, connection: ConnectionRow, deps: HandlerDeps): GatewayMessage {
-  if (message.type === 'hello') return openSession(message, connection, deps);
+/** The replies to one message (none for notifications). */
+async function answer(message: AgentMessage, connection: ConnectionRow, deps: HandlerDeps): Promise<GatewayMessage[]> {
+  switch (message.type) {
+    case 'hello':
+      return openSession(message, connection, deps);
+    case 'mirror.begin':
+      return [await beginMirror(message, sessionOf(connection, deps), deps)];
+    case 'plan.more':
+      return [await morePlan(message, sessionOf(connection, deps), deps)];
+    case 'mirror.complete':
+      return [await completeMirror(message, sessionOf(connection, deps), deps)];
+    case 'mirror.progress': {
+      const session = sessionOf(connection, deps);
+      const upload = deps.store.upload(message.uploadId);
+      if (upload && upload.site === session.site) deps.store.touchUpload(upload.id, (deps.now ?? Date.now)());
+      return [];
+    }
+    case 'command.result':
+      deps.store.answerCommand(message.replyTo, connection.agentId, message.ok, message.detail ?? '', (deps.now ?? Date.now)());
+      deps.log?.info('command answered', { agent: connection.agentId, command: message.replyTo, ok: message.ok, detail: message.detail });
+      return [];
+  }
+}
+
+async function replies(body: string, connection: ConnectionRow, deps: HandlerDeps): Promise<GatewayMessage[]> {
+  const decoded = decodeAgentMessage(body);
+  if (!decoded.ok) return [errorMessage(decoded.error.code, decoded.error.message, requestIdOf(body))];
+  const message = decoded.message;
   const replyTo = 'id' in message ? message.id : null;
-  return errorMessage('NOT_IMPLEMENTED', `${message.type} is not implemented yet`, replyTo);
+  try {
+    return await answer(message, connection, deps);
+  } catch (e) {
+    if (e instanceof HandlerError) return [errorMessage(e.code, e.message, replyTo)];
+    if (e instanceof ObjectStoreError) return [errorMessage(e.code, e.message, replyTo)];
+    deps.log?.error('message handler failed', { type: message.type, error: (e as Error)?.stack ?? String(e) });
+    return [errorMessage('INTERNAL', 'the gateway failed on this request; try again later', replyTo)];
+  }
 }
 
 export async function messageHandler(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
@@ -98,18 +95,11 @@ export async function messageHandler(event: WebSocketEvent, deps: HandlerDeps): 
   const connection = deps.store.connection(connectionId);
   if (!connection) return { statusCode: 403 };
 
-  let reply: GatewayMessage;
-  if (event.isBase64Encoded) {
-    reply = errorMessage('BAD_JSON', '(message): binary frames are not accepted; send JSON text', null);
-  } else {
-    const body = event.body ?? '';
-    const decoded = decodeAgentMessage(body);
-    reply = decoded.ok
-      ? answer(decoded.message, connection, deps)
-      : errorMessage(decoded.error.code, decoded.error.message, requestIdOf(body));
-  }
+  const out = event.isBase64Encoded
+    ? [errorMessage('BAD_JSON', '(message): binary frames are not accepted; send JSON text', null)]
+    : await replies(event.body ?? '', connection, deps);
   try {
-    await deps.postToConnection(connectionId, reply);
+    for (const reply of out) await deps.postToConnection(connectionId, reply);
   } catch (e) {
     if (e instanceof GoneError) return { statusCode: 410 };
     throw e;

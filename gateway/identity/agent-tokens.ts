@@ -19,8 +19,8 @@
  *
  * Verification compares MACs with crypto.timingSafeEqual (equal lengths, constant
  * time). The answer's order: malformed → BAD_TOKEN, no such agent → UNKNOWN_AGENT,
- * MAC differs → BAD_TOKEN, revoked → REVOKED; so only the holder of the real
- * token learns that it has been revoked.
+ * MAC differs → BAD_TOKEN, revoked → REVOKED, past its expiry → EXPIRED; so
+ * only the holder of the real token learns that it has been revoked or expired.
  *
  * Sites: `[a-z0-9][a-z0-9-]{0,62}` (as the agent's burn.site). Every S3 key an
  * agent is given access to lies under siteKeyPrefix(site) = `sites/<site>/`.
@@ -28,7 +28,7 @@
 import crypto from 'node:crypto';
 import type { AgentRow, GatewayStore } from '../store/gateway-store.js';
 
-export type IdentityErrorCode = 'UNKNOWN_AGENT' | 'REVOKED' | 'BAD_TOKEN' | 'BAD_SITE';
+export type IdentityErrorCode = 'UNKNOWN_AGENT' | 'REVOKED' | 'EXPIRED' | 'BAD_TOKEN' | 'BAD_SITE';
 
 export class IdentityError extends Error {
   readonly code: IdentityErrorCode;
@@ -45,6 +45,8 @@ export interface AgentInfo {
   site: string;
   createdAt: number;
   revokedAt: number | null;
+  /** When the token stops working (null: never). */
+  expiresAt: number | null;
 }
 
 export const SITE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -78,7 +80,7 @@ function mac(salt: Buffer, token: string): Buffer {
 }
 
 function info(row: AgentRow): AgentInfo {
-  return { id: row.id, site: row.site, createdAt: row.createdAt, revokedAt: row.revokedAt };
+  return { id: row.id, site: row.site, createdAt: row.createdAt, revokedAt: row.revokedAt, expiresAt: row.expiresAt };
 }
 
 export interface AgentTokensOptions {
@@ -96,14 +98,16 @@ export class AgentTokens {
   }
 
   /** A new agent for `site` and its token; the token is returned here and nowhere else, ever. */
-  issue(site: string): { agent: AgentInfo; token: string } {
+  issue(site: string, options: { expiresAt?: number } = {}): { agent: AgentInfo; token: string } {
     checkSite(site);
+    const expiresAt = options.expiresAt ?? null;
     const id = crypto.randomBytes(8).toString('hex');
     const token = `oa_${id}_${crypto.randomBytes(32).toString('base64url')}`;
     const salt = crypto.randomBytes(SALT_BYTES);
     const createdAt = this.now();
     this.store.insertAgent({ id, site, tokenHash: Buffer.concat([salt, mac(salt, token)]), createdAt });
-    return { agent: { id, site, createdAt, revokedAt: null }, token };
+    if (expiresAt !== null) this.store.setAgentExpiry(id, expiresAt);
+    return { agent: { id, site, createdAt, revokedAt: null, expiresAt }, token };
   }
 
   /** The agent a token belongs to; throws IdentityError unless the token is good and not revoked. */
@@ -118,6 +122,9 @@ export class AgentTokens {
     const actual = mac(stored.subarray(0, SALT_BYTES), token);
     if (!crypto.timingSafeEqual(actual, expected)) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
     if (row.revokedAt !== null) throw new IdentityError('REVOKED', `agent ${row.id} was revoked`);
+    if (row.expiresAt !== null && this.now() >= row.expiresAt) {
+      throw new IdentityError('EXPIRED', `agent ${row.id}'s token expired at ${new Date(row.expiresAt).toISOString()}`);
+    }
     return info(row);
   }
 

@@ -1,3 +1,29 @@
+/**
+ * The gateway store: an embedded SQLite database (WAL, synchronous=FULL, so a
+ * commit that returned survives a power cut) for the gateway's own state. S3
+ * holds the truth about images and manifests; this file holds what only the
+ * gateway knows, starting with the agents allowed to talk to it.
+ *
+ * Tables, as numbered migrations applied in order at open (user_version):
+ * - agents: one row per issued agent token: its id, its site, the token's hash
+ *   (never the token), when it was issued and, once revoked, when. Indexed by site.
+ * - connections (2): one row per live websocket connection of an agent, added by
+ *   `$connect` once the token verified and removed by `$disconnect`: the
+ *   connection id the host gave it, the agent, its site, when it connected.
+ * - sessions (2): one row per session a `hello` opened: its id, the agent and
+ *   site, the connection it was opened on, a SHA-256 of its resume token (never
+ *   the token: it is 256 random bits, so a plain hash suffices), when it was made.
+ *   Sessions outlive connections (so an agent can resume one later: the
+ *   session moves to the new connection and gets a new resume token).
+ * - (3) agents gain an expiry and the operator's controls (paused, throttle);
+ *   uploads: one row per multipart upload the gateway began for a site's volume
+ *   (S3's upload id, keys, size, SHA-256 and manifest digest the agent declared,
+ *   part size, open → done | failed | aborted); mirrors: one row per
+ *   acknowledged mirror (the image's and manifest's keys and version ids); the
+ *   search index reads these. commands: what operators sent agents and their answers.
+ *
+ * Every method is one transaction.
+ */
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../../sqlite/open-database.js';
 
@@ -30,6 +56,60 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX sessions_agent ON sessions (agent_id);
   `,
+  `
+  ALTER TABLE agents ADD COLUMN expires_at INTEGER;
+  ALTER TABLE agents ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN throttle_bytes_per_second INTEGER;
+  CREATE INDEX sessions_connection ON sessions (connection_id);
+
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    agent_id TEXT NOT NULL REFERENCES agents (id),
+    vsn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    manifest_key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    part_size INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'done', 'failed', 'aborted')),
+    detail TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX uploads_vsn ON uploads (site, vsn, state);
+  CREATE INDEX uploads_state ON uploads (state, updated_at);
+
+  CREATE TABLE mirrors (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    vsn TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    manifest_key TEXT NOT NULL,
+    manifest_version_id TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    acked_at INTEGER NOT NULL
+  );
+  CREATE INDEX mirrors_vsn ON mirrors (site, vsn, acked_at);
+
+  CREATE TABLE commands (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents (id),
+    type TEXT NOT NULL,
+    args TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sent', 'undelivered', 'ok', 'failed')),
+    detail TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    answered_at INTEGER
+  );
+  CREATE INDEX commands_agent ON commands (agent_id, created_at);
+  `,
 ];
 
 export interface AgentRow {
@@ -40,6 +120,12 @@ export interface AgentRow {
   /** Milliseconds since the epoch. */
   createdAt: number;
   revokedAt: number | null;
+  /** When the token stops working (null: never). */
+  expiresAt: number | null;
+  /** An operator paused this agent's uploads. */
+  paused: boolean;
+  /** An operator's upload limit for this agent (null: the policy's). */
+  throttleBytesPerSecond: number | null;
 }
 
 export interface ConnectionRow {
@@ -61,6 +147,54 @@ export interface SessionRow {
   resumeTokenHash: Buffer;
   /** Milliseconds since the epoch. */
   createdAt: number;
+}
+
+export type UploadState = 'open' | 'done' | 'failed' | 'aborted';
+
+export interface UploadRow {
+  /** S3's multipart upload id. */
+  id: string;
+  site: string;
+  agentId: string;
+  vsn: string;
+  key: string;
+  manifestKey: string;
+  size: number;
+  sha256: string;
+  manifestDigest: string;
+  partSize: number;
+  state: UploadState;
+  detail: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface MirrorRow {
+  site: string;
+  agentId: string;
+  vsn: string;
+  uploadId: string;
+  key: string;
+  versionId: string;
+  size: number;
+  sha256: string;
+  manifestKey: string;
+  manifestVersionId: string;
+  manifestDigest: string;
+  ackedAt: number;
+}
+
+export type CommandState = 'sent' | 'undelivered' | 'ok' | 'failed';
+
+export interface CommandRow {
+  id: string;
+  agentId: string;
+  type: string;
+  args: Record<string, unknown>;
+  state: CommandState;
+  detail: string;
+  createdAt: number;
+  answeredAt: number | null;
 }
 
 export class GatewayStore {
@@ -112,6 +246,21 @@ export class GatewayStore {
     );
   }
 
+  /** Sets when an agent's token stops working (null: never). */
+  setAgentExpiry(id: string, expiresAt: number | null): void {
+    this.db.prepare('UPDATE agents SET expires_at = ? WHERE id = ?').run(expiresAt, id);
+  }
+
+  /** The controls an operator set on an agent: paused, and a throttle (null: none). */
+  setAgentControls(id: string, controls: { paused?: boolean; throttleBytesPerSecond?: number | null }): void {
+    if (controls.paused !== undefined)
+      this.db.prepare('UPDATE agents SET paused = ? WHERE id = ?').run(controls.paused ? 1 : 0, id);
+    if (controls.throttleBytesPerSecond !== undefined)
+      this.db
+        .prepare('UPDATE agents SET throttle_bytes_per_second = ? WHERE id = ?')
+        .run(controls.throttleBytesPerSecond, id);
+  }
+
   // --- connections ----------------------------------------------------------
 
   insertConnection(row: ConnectionRow): void {
@@ -155,6 +304,167 @@ export class GatewayStore {
     return r ? toSession(r) : undefined;
   }
 
+  /** The session opened (or last resumed) on a connection. */
+  sessionOfConnection(connectionId: string): SessionRow | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM sessions WHERE connection_id = ? ORDER BY created_at DESC LIMIT 1')
+      .get(connectionId) as any;
+    return r ? toSession(r) : undefined;
+  }
+
+  /** The agent's session whose resume token hashes to `hash`. */
+  sessionByResumeToken(agentId: string, hash: Buffer): SessionRow | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM sessions WHERE agent_id = ? AND resume_token_hash = ?')
+      .get(agentId, hash) as any;
+    return r ? toSession(r) : undefined;
+  }
+
+  /** Moves a session to a new connection with a new resume token (the old one stops working). */
+  resumeSession(id: string, connectionId: string, resumeTokenHash: Buffer): void {
+    this.db
+      .prepare('UPDATE sessions SET connection_id = ?, resume_token_hash = ? WHERE id = ?')
+      .run(connectionId, resumeTokenHash, id);
+  }
+
+  // --- uploads and mirrors ----------------------------------------------------
+
+  insertUpload(row: Omit<UploadRow, 'state' | 'detail' | 'updatedAt'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO uploads (id, site, agent_id, vsn, key, manifest_key, size, sha256, manifest_digest, part_size,
+           state, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
+      )
+      .run(
+        row.id,
+        row.site,
+        row.agentId,
+        row.vsn,
+        row.key,
+        row.manifestKey,
+        row.size,
+        row.sha256,
+        row.manifestDigest,
+        row.partSize,
+        row.createdAt,
+        row.createdAt,
+      );
+  }
+
+  upload(id: string): UploadRow | undefined {
+    const r = this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as any;
+    return r ? toUpload(r) : undefined;
+  }
+
+  /** The open upload of a site's volume with this image digest, if one is under way. */
+  openUpload(site: string, vsn: string, sha256: string): UploadRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT * FROM uploads WHERE site = ? AND vsn = ? AND sha256 = ? AND state = 'open'
+         ORDER BY created_at DESC LIMIT 1`,
+      )
+      .get(site, vsn, sha256) as any;
+    return r ? toUpload(r) : undefined;
+  }
+
+  /** Open uploads, least recently active first. */
+  openUploads(): UploadRow[] {
+    return (this.db.prepare(`SELECT * FROM uploads WHERE state = 'open' ORDER BY updated_at`).all() as any[]).map(
+      toUpload,
+    );
+  }
+
+  setUploadState(id: string, state: UploadState, at: number, detail = ''): void {
+    this.db.prepare('UPDATE uploads SET state = ?, detail = ?, updated_at = ? WHERE id = ?').run(state, detail, at, id);
+  }
+
+  /** Records activity on an open upload (the sweeper leaves active ones alone). */
+  touchUpload(id: string, at: number): void {
+    this.db.prepare(`UPDATE uploads SET updated_at = ? WHERE id = ? AND state = 'open'`).run(at, id);
+  }
+
+  /** Records an acknowledged mirror and closes its upload, in one transaction. */
+  insertMirror(row: MirrorRow): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO mirrors (site, agent_id, vsn, upload_id, key, version_id, size, sha256, manifest_key,
+             manifest_version_id, manifest_digest, acked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          row.site,
+          row.agentId,
+          row.vsn,
+          row.uploadId,
+          row.key,
+          row.versionId,
+          row.size,
+          row.sha256,
+          row.manifestKey,
+          row.manifestVersionId,
+          row.manifestDigest,
+          row.ackedAt,
+        );
+      this.setUploadState(row.uploadId, 'done', row.ackedAt);
+    })();
+  }
+
+  /** The latest acknowledged mirror of a site's volume (optionally of one image digest). */
+  latestMirror(site: string, vsn: string, sha256?: string): MirrorRow | undefined {
+    const r = (
+      sha256 === undefined
+        ? this.db
+            .prepare('SELECT * FROM mirrors WHERE site = ? AND vsn = ? ORDER BY acked_at DESC, id DESC LIMIT 1')
+            .get(site, vsn)
+        : this.db
+            .prepare(
+              'SELECT * FROM mirrors WHERE site = ? AND vsn = ? AND sha256 = ? ORDER BY acked_at DESC, id DESC LIMIT 1',
+            )
+            .get(site, vsn, sha256)
+    ) as any;
+    return r ? toMirror(r) : undefined;
+  }
+
+  /** Acknowledged mirrors, oldest first; of one site when given. */
+  mirrors(site?: string): MirrorRow[] {
+    const rows = (
+      site === undefined
+        ? this.db.prepare('SELECT * FROM mirrors ORDER BY acked_at, id').all()
+        : this.db.prepare('SELECT * FROM mirrors WHERE site = ? ORDER BY acked_at, id').all(site)
+    ) as any[];
+    return rows.map(toMirror);
+  }
+
+  // --- commands -----------------------------------------------------------------
+
+  insertCommand(row: Omit<CommandRow, 'answeredAt' | 'detail'>): void {
+    this.db
+      .prepare('INSERT INTO commands (id, agent_id, type, args, state, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(row.id, row.agentId, row.type, JSON.stringify(row.args), row.state, row.createdAt);
+  }
+
+  command(id: string): CommandRow | undefined {
+    const r = this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as any;
+    return r ? toCommand(r) : undefined;
+  }
+
+  /** Records an agent's answer to a command it was sent; false when no such command of that agent awaits one. */
+  answerCommand(id: string, agentId: string, ok: boolean, detail: string, at: number): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE commands SET state = ?, detail = ?, answered_at = ? WHERE id = ? AND agent_id = ? AND state = 'sent'`,
+        )
+        .run(ok ? 'ok' : 'failed', detail, at, id, agentId).changes > 0
+    );
+  }
+
+  setCommandState(id: string, state: CommandState): void {
+    this.db.prepare('UPDATE commands SET state = ? WHERE id = ?').run(state, id);
+  }
+
   /** Sessions of an agent, oldest first. */
   sessions(agentId: string): SessionRow[] {
     const rows = this.db
@@ -186,5 +496,57 @@ function toAgent(r: any): AgentRow {
     tokenHash: Buffer.from(r.token_hash),
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    paused: r.paused === 1,
+    throttleBytesPerSecond: r.throttle_bytes_per_second === null ? null : Number(r.throttle_bytes_per_second),
+  };
+}
+
+function toUpload(r: any): UploadRow {
+  return {
+    id: r.id,
+    site: r.site,
+    agentId: r.agent_id,
+    vsn: r.vsn,
+    key: r.key,
+    manifestKey: r.manifest_key,
+    size: Number(r.size),
+    sha256: r.sha256,
+    manifestDigest: r.manifest_digest,
+    partSize: Number(r.part_size),
+    state: r.state,
+    detail: r.detail,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function toMirror(r: any): MirrorRow {
+  return {
+    site: r.site,
+    agentId: r.agent_id,
+    vsn: r.vsn,
+    uploadId: r.upload_id,
+    key: r.key,
+    versionId: r.version_id,
+    size: Number(r.size),
+    sha256: r.sha256,
+    manifestKey: r.manifest_key,
+    manifestVersionId: r.manifest_version_id,
+    manifestDigest: r.manifest_digest,
+    ackedAt: Number(r.acked_at),
+  };
+}
+
+function toCommand(r: any): CommandRow {
+  return {
+    id: r.id,
+    agentId: r.agent_id,
+    type: r.type,
+    args: JSON.parse(r.args),
+    state: r.state,
+    detail: r.detail,
+    createdAt: Number(r.created_at),
+    answeredAt: r.answered_at === null ? null : Number(r.answered_at),
   };
 }

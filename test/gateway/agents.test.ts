@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { AgentTokens, IdentityError, SITE_PATTERN, siteKeyPrefix } from '../../gateway/identity/agent-tokens.js';
-import { GatewayStore } from '../../gateway/store/gateway-store.js';
+import { GatewayStore, MIGRATIONS } from '../../gateway/store/gateway-store.js';
 import { BIN, run } from '../helpers/processes.js';
 
 function tempConfig(): { dir: string; config: string; store: string } {
@@ -61,8 +61,8 @@ test('agents add prints the token once; list shows the agent without any hash; t
   t.deepEqual(
     listed.map((a: Record<string, unknown>) => Object.keys(a).sort()),
     [
-      ['createdAt', 'id', 'revokedAt', 'site'],
-      ['createdAt', 'id', 'revokedAt', 'site'],
+      ['createdAt', 'expiresAt', 'id', 'revokedAt', 'site'],
+      ['createdAt', 'expiresAt', 'id', 'revokedAt', 'site'],
     ],
   );
   const onlyLab1 = JSON.parse(
@@ -139,7 +139,7 @@ test('verify accepts the token and refuses any one-character change, revoked and
   let clock = 1_700_000_000_000;
   const tokens = new AgentTokens(s, { now: () => clock });
   const { agent, token } = tokens.issue('site-a');
-  t.deepEqual(tokens.verify(token), { id: agent.id, site: 'site-a', createdAt: clock, revokedAt: null });
+  t.deepEqual(tokens.verify(token), { id: agent.id, site: 'site-a', createdAt: clock, revokedAt: null, expiresAt: null });
 
   const codeOf = (tok: string) => {
     try {
@@ -181,7 +181,39 @@ test('verify accepts the token and refuses any one-character change, revoked and
     [other.agent.id],
   );
   t.is((t.throws(() => tokens.issue('Bad Site')) as IdentityError).code, 'BAD_SITE');
-  t.is(s.version(), 2);
+  t.is(s.version(), MIGRATIONS.length);
+
+  // A token with an expiry works until then, and is EXPIRED from that moment on.
+  const timed = tokens.issue('site-c', { expiresAt: clock + 60_000 });
+  t.is(codeOf(timed.token), 'OK');
+  clock += 59_999;
+  t.is(codeOf(timed.token), 'OK');
+  clock += 1;
+  t.is(codeOf(timed.token), 'EXPIRED');
+  t.is(codeOf(`${timed.token.slice(0, -1)}${timed.token.endsWith('A') ? 'B' : 'A'}`), 'BAD_TOKEN');
+});
+
+test('agents add --expires-days: the expiry is shown and enforced; bad values are usage errors', async (t) => {
+  const { config, store } = tempConfig();
+  const before = Date.now();
+  const add = await run(BIN.gateway, ['agents', 'add', '--site', 'lab-9', '--expires-days', '2', '--json', '--config', config]);
+  t.is(add.code, 0, add.stderr);
+  const issued = JSON.parse(add.stdout);
+  const expires = Date.parse(issued.expiresAt);
+  t.true(expires >= before + 2 * 86_400_000 && expires <= Date.now() + 2 * 86_400_000);
+  const s = new GatewayStore(store);
+  try {
+    t.is(new AgentTokens(s, { now: () => expires - 1 }).verify(issued.token).id, issued.id);
+    const err = t.throws(() => new AgentTokens(s, { now: () => expires }).verify(issued.token), { instanceOf: IdentityError });
+    t.is(err?.code, 'EXPIRED');
+  } finally {
+    s.close();
+  }
+  for (const bad of ['0', '-1', 'soon']) {
+    const r = await run(BIN.gateway, ['agents', 'add', '--site', 'lab-9', '--expires-days', bad, '--config', config]);
+    t.is(r.code, 2, bad);
+    t.regex(r.stderr, /--expires-days/);
+  }
 });
 
 test('siteKeyPrefix: no site string escapes sites/<site>/', (t) => {

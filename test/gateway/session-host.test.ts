@@ -15,7 +15,7 @@ import WebSocket from 'ws';
 import { connectHandler } from '../../gateway/handlers/connect.js';
 import { disconnectHandler } from '../../gateway/handlers/disconnect.js';
 import type { HandlerDeps, WebSocketEvent } from '../../gateway/handlers/events.js';
-import { DEFAULT_POLICY, messageHandler } from '../../gateway/handlers/message.js';
+import { messageHandler } from '../../gateway/handlers/message.js';
 import { type LocalHost, startLocalHost } from '../../gateway/host/local-host.js';
 import { AgentTokens } from '../../gateway/identity/agent-tokens.js';
 import { decodeGatewayMessage } from '../../gateway/protocol/codec.js';
@@ -133,7 +133,7 @@ test('an agent connects with its token, says hello and gets a session for its si
     t.is(reply.replyTo, 'h-1');
     t.is(reply.site, 'lab-7');
     t.false(reply.resumed);
-    t.deepEqual(reply.policy, DEFAULT_POLICY);
+    t.deepEqual(reply.policy, { throttleBytesPerSecond: null, schedule: [], storageClass: 'STANDARD', requiredCopies: 1 });
 
     const rows = store.sessions(agent.id);
     t.is(rows.length, 1);
@@ -212,10 +212,11 @@ test('bad messages get an error naming the problem and the connection stays usab
     client.send(hello('h-other', 'someone-else'));
     t.like(await client.next(), { type: 'error', code: 'AGENT_MISMATCH', replyTo: 'h-other' });
 
+    // mirror requests need a session first
     client.send({ v: 1, type: 'plan.more', id: 'p-1', uploadId: 'u-1', fromPart: 2 });
-    t.like(await client.next(), { type: 'error', code: 'NOT_IMPLEMENTED', replyTo: 'p-1' });
+    t.like(await client.next(), { type: 'error', code: 'NO_SESSION', replyTo: 'p-1' });
     client.send({ v: 1, type: 'mirror.progress', vsn: 'V1', uploadId: 'u-1', partsDone: 0, bytesDone: 0 });
-    t.like(await client.next(), { type: 'error', code: 'NOT_IMPLEMENTED', replyTo: null });
+    t.like(await client.next(), { type: 'error', code: 'NO_SESSION', replyTo: null });
 
     t.is(store.sessions(agent.id).length, 0, 'no bad message opened a session');
     t.is(client.ws.readyState, WebSocket.OPEN);

@@ -1,0 +1,96 @@
+/**
+ * The gateway's AWS Lambda entry points. infra/aws/gateway.template.json names
+ * each one as `dist/gateway/lambda.<export>`:
+ *
+ * - `connect`, `disconnect`, `message`: the websocket API's `$connect`,
+ *   `$disconnect` and `$default` routes, each running its handler from
+ *   WEBSOCKET_ROUTES on API Gateway's event as it comes;
+ * - `http`: every route of the HTTP API (payload format 2.0). API Gateway has
+ *   already matched the request: `event.routeKey` is the route's template
+ *   (`POST /agents/{agentId}/commands`) and `pathParameters` are filled, so the
+ *   handler is looked up by that key in HTTP_ROUTES; any other key answers 404;
+ * - `sweep`: the scheduled sweeper (the event is ignored).
+ *
+ * The handlers' deps are built once per container, on first use (lambdaDeps).
+ * The gateway store is an SQLite file (env OPTARC_GATEWAY_STORE, default
+ * /tmp/optarc-gateway.sqlite): each Lambda container has its own, so this
+ * suits testing only until the shared database arrives (infra/aws/README.md).
+ * Messages to agents go out through the API Gateway management API at
+ * OPTARC_GATEWAY_MANAGEMENT_ENDPOINT (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+ */
+import {
+  ApiGatewayManagementApiClient,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { GoneError, type HandlerDeps, type HandlerResult, type HttpEvent, type WebSocketEvent } from './handlers/events.js';
+import { HTTP_ROUTES, WEBSOCKET_ROUTES } from './handlers/routes.js';
+import { runSweep } from './handlers/sweep.js';
+import { encodeMessage } from './protocol/codec.js';
+import { GatewayStore } from './store/gateway-store.js';
+
+export const STORE_ENV = 'OPTARC_GATEWAY_STORE';
+export const DEFAULT_STORE = '/tmp/optarc-gateway.sqlite';
+export const MANAGEMENT_ENDPOINT_ENV = 'OPTARC_GATEWAY_MANAGEMENT_ENDPOINT';
+
+/** An HTTP API (payload 2.0) event: a binary body comes base64-encoded. */
+export type LambdaHttpEvent = HttpEvent & { isBase64Encoded?: boolean };
+
+/** postToConnection through the management API; a connection that is gone (410) rejects with GoneError. */
+function managementApiPoster(endpoint: string | undefined): HandlerDeps['postToConnection'] {
+  let client: ApiGatewayManagementApiClient | undefined;
+  return async (connectionId, message) => {
+    if (!endpoint) throw new Error(`${MANAGEMENT_ENDPOINT_ENV} is not set: cannot send to websocket connections`);
+    const data = Buffer.from(encodeMessage(message), 'utf8');
+    client ??= new ApiGatewayManagementApiClient({ endpoint });
+    try {
+      await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+      if (e instanceof GoneException || status === 410) throw new GoneError(connectionId);
+      throw e;
+    }
+  };
+}
+
+/**
+ * The handlers' deps in a Lambda container: the store and postToConnection
+ * from the environment, then `extra` merged over them (the place for what
+ * HandlerDeps gains, e.g. `objects: ObjectStore.fromConfig(...)`, and for
+ * tests to swap a part).
+ */
+export function lambdaDeps(extra: Partial<HandlerDeps> = {}, env: NodeJS.ProcessEnv = process.env): HandlerDeps {
+  return {
+    store: extra.store ?? new GatewayStore(env[STORE_ENV] || DEFAULT_STORE),
+    postToConnection: managementApiPoster(env[MANAGEMENT_ENDPOINT_ENV]),
+    ...extra,
+  };
+}
+
+let containerDeps: HandlerDeps | undefined;
+
+/** This container's deps, built on first use. */
+function deps(): HandlerDeps {
+  containerDeps ??= lambdaDeps({
+    // objects: ObjectStore.fromConfig(...),  <- the S3 ObjectStore goes here
+  });
+  return containerDeps;
+}
+
+export const connect = (event: WebSocketEvent): Promise<HandlerResult> => WEBSOCKET_ROUTES.$connect(event, deps());
+
+export const disconnect = (event: WebSocketEvent): Promise<HandlerResult> =>
+  WEBSOCKET_ROUTES.$disconnect(event, deps());
+
+export const message = (event: WebSocketEvent): Promise<HandlerResult> => WEBSOCKET_ROUTES.$default(event, deps());
+
+export const http = async (event: LambdaHttpEvent): Promise<HandlerResult> => {
+  const handler = Object.hasOwn(HTTP_ROUTES, event.routeKey) ? HTTP_ROUTES[event.routeKey] : undefined;
+  if (!handler) return { statusCode: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' };
+  const { isBase64Encoded, ...rest } = event;
+  const body =
+    isBase64Encoded && rest.body !== undefined ? Buffer.from(rest.body, 'base64').toString('utf8') : rest.body;
+  return handler({ ...rest, body }, deps());
+};
+
+export const sweep = (): Promise<{ aborted: number; kept: number }> => runSweep(deps());
