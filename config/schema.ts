@@ -201,7 +201,10 @@ export const configSchema = z
             createBucket: z.boolean().default(true),
           })
           .strict()
-          .refine((s) => !!s.accessKeyId === !!s.secretAccessKey, 'give both accessKeyId and secretAccessKey, or neither')
+          .refine(
+            (s) => !!s.accessKeyId === !!s.secretAccessKey,
+            'give both accessKeyId and secretAccessKey, or neither',
+          )
           .prefault({}),
         /** How the gateway runs uploads. */
         mirror: z
@@ -215,7 +218,12 @@ export const configSchema = z
             /** Presigned URLs per plan message. */
             partsPerPlan: z.number().int().min(1).max(1000).default(64),
             /** How long a presigned URL stays good. */
-            presignSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+            presignSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .max(7 * 24 * 3600)
+              .default(3600),
             /** Ranged GETs at once when reading an object back to check its SHA-256. */
             verifyConcurrency: z.number().int().min(1).max(32).default(4),
             verifyRangeBytes: z
@@ -230,7 +238,11 @@ export const configSchema = z
               .min(4096)
               .default(64 * 1024 * 1024),
             /** Multipart uploads idle longer than this are aborted by the sweeper. */
-            abandonAfterSeconds: z.number().int().min(60).default(7 * 24 * 3600),
+            abandonAfterSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .default(7 * 24 * 3600),
             /** How often `serve` runs the sweeper (0: never; `optarc-gateway sweep` runs it once). */
             sweepEverySeconds: z.number().int().min(0).default(3600),
           })
@@ -258,7 +270,10 @@ export const configSchema = z
         /** The operator's bearer token for the command API (POST /agents/ID/commands); absent: loopback only. */
         adminToken: z.string().min(16).optional(),
         /** Prometheus metrics at GET /metrics. */
-        metrics: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
+        metrics: z
+          .object({ enabled: z.boolean().default(true) })
+          .strict()
+          .prefault({}),
       })
       .prefault({}),
     client: z

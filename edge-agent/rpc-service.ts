@@ -13,6 +13,7 @@ import { Catalog } from './catalog/catalog.js';
 import { DrivePool } from './drives/drive-pool.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { agentVersion, createCollector, type MetricsServer, startMetricsServer } from './metrics/index.js';
+import { type RunningMirror, startMirror } from './mirror/start-mirror.js';
 import { AccessPolicy } from './service/access.js';
 import { OptarcProgram } from './service/optarc-program.js';
 import { ControllerLease } from './session/lease.js';
@@ -25,6 +26,8 @@ export interface RunningService {
   advertisement: Advertisement | undefined;
   catalog: Catalog;
   jobs: JobRunner;
+  /** The mirror to the gateway, when agent.mirror.gatewayUrl is set. */
+  mirror: RunningMirror | undefined;
   metricsPort: number | undefined;
   stop(): Promise<void>;
 }
@@ -68,6 +71,7 @@ export async function startRpcService(
     site: config.burn.site,
     volumeClass: config.burn.volumeClass,
     maxAttempts: config.burn.maxAttemptsPerCopy,
+    releaseAfterMirror: config.mirror.gatewayUrl !== undefined,
     masterConcurrency: config.burn.masterConcurrency,
     maxCopies: config.burn.maxCopies,
     log,
@@ -88,6 +92,15 @@ export async function startRpcService(
   }
   const resumed = await jobs.start();
   if (resumed > 0) log.info('jobs resumed from the journal', { jobs: resumed });
+  let mirror: RunningMirror | undefined;
+  try {
+    mirror = startMirror(config, { catalog, jobs, pool, log });
+  } catch (e) {
+    await metrics?.close();
+    await jobs.stop();
+    catalog.close();
+    throw e;
+  }
   const program = new OptarcProgram({
     charset: config.staging.charset,
     staging,
@@ -119,6 +132,7 @@ export async function startRpcService(
     } catch (e) {
       await metrics?.close();
       await server.close();
+      await mirror?.stop();
       await jobs.stop();
       catalog.close();
       throw e;
@@ -131,11 +145,13 @@ export async function startRpcService(
     advertisement,
     catalog,
     jobs,
+    mirror,
     metricsPort: metrics?.port,
     async stop() {
       await advertisement?.withdraw();
       await server.close();
       await metrics?.close();
+      await mirror?.stop();
       await jobs.stop();
       catalog.close();
     },

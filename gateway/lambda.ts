@@ -23,7 +23,13 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { GoneError, type HandlerDeps, type HandlerResult, type HttpEvent, type WebSocketEvent } from './handlers/events.js';
+import {
+  GoneError,
+  type HandlerDeps,
+  type HandlerResult,
+  type HttpEvent,
+  type WebSocketEvent,
+} from './handlers/events.js';
 import { HTTP_ROUTES, WEBSOCKET_ROUTES } from './handlers/routes.js';
 import { runSweep } from './handlers/sweep.js';
 import { encodeMessage } from './protocol/codec.js';

@@ -71,7 +71,10 @@ function agents(args: string[]): void {
   }
   if (sub === 'add' && site === undefined) usage('agents add needs --site SITE');
   const expiresDays = values['expires-days'] as string | undefined;
-  if (expiresDays !== undefined && (sub !== 'add' || !/^[0-9]+(\.[0-9]+)?$/.test(expiresDays) || Number(expiresDays) <= 0)) {
+  if (
+    expiresDays !== undefined &&
+    (sub !== 'add' || !/^[0-9]+(\.[0-9]+)?$/.test(expiresDays) || Number(expiresDays) <= 0)
+  ) {
     usage(sub !== 'add' ? '--expires-days goes with agents add' : '--expires-days takes a positive number of days');
   }
   if (sub === 'revoke' && site !== undefined) usage('agents revoke takes an agent id, not --site');

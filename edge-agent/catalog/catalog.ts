@@ -131,6 +131,25 @@ export interface JournalRow {
   at: number;
 }
 
+export type MirrorState = 'queued' | 'uploading' | 'acked';
+
+/** One volume session in the mirror's outbox. */
+export interface MirrorEntry {
+  id: number;
+  volumeId: number;
+  session: number;
+  state: MirrorState;
+  uploadId: string | null;
+  bytesDone: number;
+  attempts: number;
+  lastError: string;
+  key: string | null;
+  versionId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  ackedAt: number | null;
+}
+
 export interface CatalogOptions {
   /** Prefix of volume serials: VSNs are the prefix and six digits. ISO d-characters only. */
   vsnPrefix?: string;
@@ -382,6 +401,15 @@ export class Catalog {
     this.db.transaction(() => {
       this.setVolumeState(volumeId, 'finished');
       this.journal(jobId, volumeId, 'finish', 'done');
+      // the mirror's outbox: this session of the volume is to be uploaded
+      const at = this.now();
+      this.db
+        .prepare(
+          `INSERT INTO mirror_outbox (volume_id, session, state, created_at, updated_at)
+           SELECT id, sessions, 'queued', ?, ? FROM volumes WHERE id = ?
+           ON CONFLICT (volume_id, session) DO NOTHING`,
+        )
+        .run(at, at, volumeId);
     })();
   }
 
@@ -395,7 +423,7 @@ export class Catalog {
   appendTarget(clientId: string, media: string): VolumeRow | undefined {
     const r = this.db
       .prepare(
-        `SELECT * FROM volumes WHERE client_id = ? AND media = ? AND appendable = 1 AND state = 'finished'
+        `SELECT * FROM volumes WHERE client_id = ? AND media = ? AND appendable = 1 AND state IN ('finished', 'mirrored')
          ORDER BY id DESC LIMIT 1`,
       )
       .get(clientId, media) as any;
@@ -541,6 +569,93 @@ export class Catalog {
     this.db.prepare('UPDATE copies SET medium = ? WHERE id = ?').run(medium, id);
   }
 
+  // --- the mirror's outbox ----------------------------------------------------
+
+  /** Outbox entries not yet acknowledged, oldest first (a volume's older sessions first). */
+  pendingMirrors(): MirrorEntry[] {
+    return (this.db.prepare(`SELECT * FROM mirror_outbox WHERE state != 'acked' ORDER BY id`).all() as any[]).map(
+      toMirrorEntry,
+    );
+  }
+
+  mirrorEntry(id: number): MirrorEntry | undefined {
+    const r = this.db.prepare('SELECT * FROM mirror_outbox WHERE id = ?').get(id) as any;
+    return r ? toMirrorEntry(r) : undefined;
+  }
+
+  /** The outbox entries of a volume, by session. */
+  mirrorsOfVolume(volumeId: number): MirrorEntry[] {
+    return (
+      this.db.prepare('SELECT * FROM mirror_outbox WHERE volume_id = ? ORDER BY session').all(volumeId) as any[]
+    ).map(toMirrorEntry);
+  }
+
+  /** The upload the gateway began for an entry (a new upload id forgets the parts of the old one). */
+  mirrorUploading(id: number, uploadId: string): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(`UPDATE mirror_outbox SET state = 'uploading', upload_id = ?, updated_at = ? WHERE id = ?`)
+        .run(uploadId, this.now(), id);
+      this.db.prepare('DELETE FROM mirror_parts WHERE outbox_id = ? AND upload_id != ?').run(id, uploadId);
+    })();
+  }
+
+  /** One part is in S3 (its ETag and MD5, for the completion). */
+  mirrorPartSent(id: number, uploadId: string, part: { partNumber: number; etag: string; md5: string }): void {
+    this.db
+      .prepare(
+        `INSERT INTO mirror_parts (outbox_id, upload_id, part_number, etag, md5) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (outbox_id, upload_id, part_number) DO UPDATE SET etag = excluded.etag, md5 = excluded.md5`,
+      )
+      .run(id, uploadId, part.partNumber, part.etag, part.md5);
+  }
+
+  mirrorParts(id: number, uploadId: string): { partNumber: number; etag: string; md5: string }[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM mirror_parts WHERE outbox_id = ? AND upload_id = ? ORDER BY part_number')
+        .all(id, uploadId) as any[]
+    ).map((r) => ({ partNumber: Number(r.part_number), etag: r.etag, md5: r.md5 }));
+  }
+
+  mirrorProgress(id: number, bytesDone: number): void {
+    this.db
+      .prepare('UPDATE mirror_outbox SET bytes_done = ?, updated_at = ? WHERE id = ?')
+      .run(bytesDone, this.now(), id);
+  }
+
+  /** An attempt failed: counted, with its reason; the entry stays in the outbox. */
+  mirrorFailed(id: number, error: string): void {
+    this.db
+      .prepare('UPDATE mirror_outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?')
+      .run(error.slice(0, 2000), this.now(), id);
+  }
+
+  /**
+   * The gateway acknowledged the upload: the entry is done and, when it is the
+   * volume's latest session and the volume is finished, the volume is mirrored;
+   * one transaction.
+   */
+  mirrorAcked(id: number, ack: { key: string; versionId: string }): void {
+    this.db.transaction(() => {
+      const at = this.now();
+      this.db
+        .prepare(
+          `UPDATE mirror_outbox SET state = 'acked', s3_key = ?, version_id = ?, bytes_done = (
+             SELECT image_bytes FROM volumes WHERE volumes.id = mirror_outbox.volume_id), last_error = '',
+             acked_at = ?, updated_at = ? WHERE id = ?`,
+        )
+        .run(ack.key, ack.versionId, at, at, id);
+      this.db.prepare('DELETE FROM mirror_parts WHERE outbox_id = ?').run(id);
+      this.db
+        .prepare(
+          `UPDATE volumes SET state = 'mirrored' WHERE state = 'finished' AND id = (
+             SELECT volume_id FROM mirror_outbox WHERE id = ? AND session = volumes.sessions)`,
+        )
+        .run(id);
+    })();
+  }
+
   // --- counts (metrics) -----------------------------------------------------
 
   /** Rows per state in jobs, volumes, copies and files: one GROUP BY each, read in one transaction. */
@@ -632,5 +747,23 @@ function toCopy(r: any): CopyRow {
     md5: r.md5,
     writtenAt: r.written_at === null ? null : Number(r.written_at),
     verifiedAt: r.verified_at === null ? null : Number(r.verified_at),
+  };
+}
+
+function toMirrorEntry(r: any): MirrorEntry {
+  return {
+    id: Number(r.id),
+    volumeId: Number(r.volume_id),
+    session: Number(r.session),
+    state: r.state,
+    uploadId: r.upload_id,
+    bytesDone: Number(r.bytes_done),
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+    key: r.s3_key,
+    versionId: r.version_id,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    ackedAt: r.acked_at === null ? null : Number(r.acked_at),
   };
 }

@@ -15,6 +15,12 @@
  * - volume_sessions: which job added which session to a volume (APPEND);
  *   a volume is `appendable` (written open, multi-session) when an APPEND made
  *   it, closed otherwise or once an APPEND no longer fits.
+ * - mirror_outbox (3): the mirror's durable outbox: one row per volume session
+ *   to upload (queued when the volume finishes, in the same transaction), its
+ *   multipart upload id once begun, bytes sent, attempts and the last error,
+ *   and the key and version id the gateway acknowledged. mirror_parts: the
+ *   parts of an upload already sent (ETag and MD5), so a restarted agent
+ *   completes the upload without sending them again.
  * - meta: the schema version and the VSN counter.
  *
  * Indexes follow NAStore's catalog: volumes by VSN, by state, by media, by
@@ -129,5 +135,35 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (volume_id, session),
     UNIQUE (volume_id, job_id)
   );
+  `,
+  `
+  CREATE TABLE mirror_outbox (
+    id INTEGER PRIMARY KEY,
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    session INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'acked')),
+    upload_id TEXT,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    s3_key TEXT,
+    version_id TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    acked_at INTEGER,
+    UNIQUE (volume_id, session)
+  );
+  CREATE INDEX mirror_outbox_state ON mirror_outbox (state, id);
+  CREATE TABLE mirror_parts (
+    outbox_id INTEGER NOT NULL REFERENCES mirror_outbox (id),
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    md5 TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, upload_id, part_number)
+  );
+  INSERT INTO mirror_outbox (volume_id, session, state, created_at, updated_at)
+    SELECT id, sessions, 'queued', COALESCE(finished_at, created_at), COALESCE(finished_at, created_at)
+    FROM volumes WHERE state = 'finished';
   `,
 ];

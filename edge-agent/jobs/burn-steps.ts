@@ -68,6 +68,11 @@ export interface BurnContext {
   volumeClass: string;
   /** Attempts at one copy of a volume before the job gives up on it. */
   maxAttempts: number;
+  /**
+   * The mirror is on: a volume's files leave staging only once the gateway
+   * acknowledged its upload too (the mirror releases them then: releaseMirrored).
+   */
+  releaseAfterMirror: boolean;
   log: Logger;
 }
 
@@ -663,25 +668,53 @@ function describeCopies(verified: Set<number>): string {
 
 // --- cleanup ----------------------------------------------------------------
 
-/** Gives back the files on finished volumes and removes the job's area (all of it once the job is done). */
-export async function cleanup(ctx: BurnContext, job: JobRow, complete: boolean): Promise<number> {
-  ctx.catalog.journal(job.id, null, 'cleanup', 'begin');
-  const finished = new Set<number>();
+/**
+ * The job's files every volume holding them is done with: finished (every
+ * copy verified) or, when the mirror is on, mirrored. A file cut into parts
+ * needs all its volumes.
+ */
+function releasableFiles(ctx: BurnContext, jobId: number): FileRow[] {
+  const done = new Set<number>();
   const pending = new Set<number>();
-  for (const v of ctx.catalog.volumesOfJob(job.id)) {
+  for (const v of ctx.catalog.volumesOfJob(jobId)) {
+    const released = ctx.releaseAfterMirror ? v.state === 'mirrored' : v.state === 'finished' || v.state === 'mirrored';
     for (const p of ctx.catalog.volumeFiles(v.id)) {
-      if (p.file.jobId !== job.id) continue; // an earlier session's file
-      if (v.state === 'finished' || v.state === 'mirrored') finished.add(p.file.id);
+      if (p.file.jobId !== jobId) continue; // an earlier session's file
+      if (released) done.add(p.file.id);
       else pending.add(p.file.id);
     }
   }
-  const files = ctx.catalog.jobFiles(job.id).filter((f) => finished.has(f.id) && !pending.has(f.id));
+  return ctx.catalog.jobFiles(jobId).filter((f) => done.has(f.id) && !pending.has(f.id));
+}
+
+/** Gives back the files on finished volumes and removes the job's area (all of it once the job is done). */
+export async function cleanup(ctx: BurnContext, job: JobRow, complete: boolean): Promise<number> {
+  ctx.catalog.journal(job.id, null, 'cleanup', 'begin');
   const dir = await ctx.staging.forJob(job.clientId);
-  const released = await dir.release(files);
+  const released = await dir.release(releasableFiles(ctx, job.id));
   if (complete) {
     ctx.catalog.archiveFiles(job.id);
   }
   await fs.rm(jobArea(ctx, job.id), { recursive: true, force: true });
   ctx.catalog.journal(job.id, null, 'cleanup', 'done', `${released} files released`);
+  return released;
+}
+
+/**
+ * The mirror acknowledged a volume: give back the files of the finished jobs
+ * it holds whose every volume is now done (a running job's own cleanup does
+ * it for that job). Returns how many files left staging.
+ */
+export async function releaseMirrored(ctx: BurnContext, volumeId: number): Promise<number> {
+  const jobIds = new Set(ctx.catalog.volumeFiles(volumeId).map((p) => p.file.jobId));
+  let released = 0;
+  for (const jobId of jobIds) {
+    const job = ctx.catalog.job(jobId);
+    if (!job || (job.state !== 'done' && job.state !== 'failed')) continue;
+    const dir = await ctx.staging.forJob(job.clientId);
+    const n = await dir.release(releasableFiles(ctx, jobId));
+    if (n > 0) ctx.catalog.journal(jobId, volumeId, 'release', 'done', `${n} files released after the mirror`);
+    released += n;
+  }
   return released;
 }

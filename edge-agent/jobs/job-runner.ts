@@ -16,7 +16,16 @@ import type { JobRow, VolumeRow } from '../catalog/catalog.js';
 import { PackingError } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { appendSession, appendTarget } from './append-steps.js';
-import { type BurnContext, type BurnParams, cleanup, ingest, master, pack, writeVolume } from './burn-steps.js';
+import {
+  type BurnContext,
+  type BurnParams,
+  cleanup,
+  ingest,
+  master,
+  pack,
+  releaseMirrored,
+  writeVolume,
+} from './burn-steps.js';
 import { type BurnCopyParams, burnCopies, type CopyParams, copyDisc, copyImagePath } from './copy-steps.js';
 import { JobError } from './errors.js';
 import { JobProgress } from './job-progress.js';
@@ -145,6 +154,11 @@ export class JobRunner {
     return [...this.running.keys()].map((job) => ({ job, progress: this.progress.get(job)! }));
   }
 
+  /** The mirror acknowledged a volume: release the staged files it was holding back (burn-steps releaseMirrored). */
+  releaseMirrored(volumeId: number): Promise<number> {
+    return releaseMirrored(this.o, volumeId);
+  }
+
   volumesOf(jobId: number): VolumeRow[] {
     return this.o.catalog.volumesOfJob(jobId);
   }
@@ -212,7 +226,8 @@ export class JobRunner {
       }
       progress.step = 'pack';
       const volumes = pack(this.o, job, files, params);
-      for (const v of volumes) progress.volume(v.id, v.vsn).step = v.state === 'finished' ? 'finished' : 'planned';
+      for (const v of volumes)
+        progress.volume(v.id, v.vsn).step = v.state === 'finished' || v.state === 'mirrored' ? 'finished' : 'planned';
       progress.step = 'burn';
       // mastered volumes are queued for writing first; the rest go through mastering
       const outcomes = await Promise.allSettled(
@@ -289,7 +304,7 @@ export class JobRunner {
     const lines = failures.map((f) => (f.e instanceof Error ? f.e.message : String(f.e)));
     const done = this.o.catalog
       .jobVolumes(jobId)
-      .filter((v) => !failed.has(v.id) && v.state === 'finished')
+      .filter((v) => !failed.has(v.id) && (v.state === 'finished' || v.state === 'mirrored'))
       .map((v) => v.vsn);
     if (done.length > 0) lines.push(`finished with every copy: ${done.join(', ')}`);
     return lines.join('; ');

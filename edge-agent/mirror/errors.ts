@@ -67,3 +67,10 @@ export class MirrorError extends Error {
 export function isMirrorError(e: unknown, code?: MirrorErrorCode): e is MirrorError {
   return e instanceof MirrorError && (code === undefined || e.code === code);
 }
+
+/** The ABORTED error for a fired signal (its reason, when that already is one). */
+export function abortedBy(signal: AbortSignal | undefined): MirrorError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof MirrorError && reason.code === 'ABORTED') return reason;
+  return new MirrorError('ABORTED', 'upload aborted', { cause: reason });
+}

@@ -16,7 +16,7 @@
  * a simulated clock.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { MirrorError } from './errors.js';
+import { abortedBy } from './errors.js';
 
 export interface RateLimiterOptions {
   /** Bucket size. Default: a quarter second at the current rate, at least 256 KiB. */
@@ -111,7 +111,7 @@ export class RateLimiter {
 
   /** Resolves when n more bytes may be sent. */
   take(n: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (signal?.aborted) return Promise.reject(abortedBy(signal));
     if (!(n > 0)) return Promise.resolve();
     if (this.queue.length === 0 && !this.isPaused && this.grant(n) === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -119,7 +119,7 @@ export class RateLimiter {
         const i = this.queue.indexOf(w);
         if (i < 0) return;
         this.queue.splice(i, 1);
-        reject(abortError(signal));
+        reject(abortedBy(signal));
         if (i === 0) this.kick();
       };
       const w: Waiter = {
@@ -138,7 +138,8 @@ export class RateLimiter {
     const t = this.now();
     const dt = Math.max(0, t - this.last);
     this.last = t;
-    if (this.bytesPerSecond !== null) this.tokens = Math.min(this.burst, this.tokens + (dt * this.bytesPerSecond) / 1000);
+    if (this.bytesPerSecond !== null)
+      this.tokens = Math.min(this.burst, this.tokens + (dt * this.bytesPerSecond) / 1000);
   }
 
   /** Takes n tokens and returns 0, or returns how many ms to wait before asking again. */
@@ -188,16 +189,12 @@ export class RateLimiter {
     this.wake = ac;
     const woken = new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));
     try {
-      await (ms === undefined ? woken : Promise.race([this.sleep(ms, ac.signal), woken]));
+      if (ms === undefined) await woken;
+      // A failing sleep() must not stall the queue: it counts as having slept.
+      else await Promise.race([this.sleep(ms, ac.signal).catch(() => undefined), woken]);
     } finally {
       if (this.wake === ac) this.wake = undefined;
       ac.abort(); // ends a real timer still pending
     }
   }
-}
-
-function abortError(signal: AbortSignal | undefined): MirrorError {
-  const reason: unknown = signal?.reason;
-  if (reason instanceof MirrorError && reason.code === 'ABORTED') return reason;
-  return new MirrorError('ABORTED', 'upload aborted', { cause: reason });
 }

@@ -9,8 +9,9 @@
  * store, a way to push a message to a connection, a clock); everything they
  * remember goes to the store.
  */
-import { type Config, configSchema } from '../../config/schema.js';
+
 import type { Logger } from '../../clients/oncrpc/logger.js';
+import { type Config, configSchema } from '../../config/schema.js';
 import type { GatewayMessage } from '../protocol/session-messages.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import type { GatewayStore } from '../store/gateway-store.js';

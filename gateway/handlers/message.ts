@@ -15,11 +15,12 @@
  * with the object store's code (S3_UNAVAILABLE: the agent retries later);
  * anything else is logged and answered INTERNAL.
  */
+
+import { beginMirror, completeMirror, morePlan } from '../mirror/mirror-requests.js';
 import { decodeAgentMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import { type AgentMessage, type GatewayMessage, MessageId, PROTOCOL_VERSION } from '../protocol/session-messages.js';
 import { ObjectStoreError } from '../s3/object-store.js';
 import { openSession } from '../sessions/open-session.js';
-import { beginMirror, completeMirror, morePlan } from '../mirror/mirror-requests.js';
 import type { ConnectionRow, SessionRow } from '../store/gateway-store.js';
 import { GoneError, type HandlerDeps, type HandlerResult, type WebSocketEvent } from './events.js';
 import { HandlerError } from './handler-error.js';
@@ -68,8 +69,19 @@ async function answer(message: AgentMessage, connection: ConnectionRow, deps: Ha
       return [];
     }
     case 'command.result':
-      deps.store.answerCommand(message.replyTo, connection.agentId, message.ok, message.detail ?? '', (deps.now ?? Date.now)());
-      deps.log?.info('command answered', { agent: connection.agentId, command: message.replyTo, ok: message.ok, detail: message.detail });
+      deps.store.answerCommand(
+        message.replyTo,
+        connection.agentId,
+        message.ok,
+        message.detail ?? '',
+        (deps.now ?? Date.now)(),
+      );
+      deps.log?.info('command answered', {
+        agent: connection.agentId,
+        command: message.replyTo,
+        ok: message.ok,
+        detail: message.detail,
+      });
       return [];
   }
 }

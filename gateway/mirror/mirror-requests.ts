@@ -19,29 +19,26 @@
  *   describes this image), and the mirror recorded. A SHA-256 that differs
  *   fails the upload (SHA256_MISMATCH): the agent begins a new one.
  */
+
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { type HandlerDeps, settingsOf } from '../handlers/events.js';
 import { HandlerError } from '../handlers/handler-error.js';
-import type {
-  GatewayMessage,
-  MirrorBegin,
-  MirrorComplete,
-  PlanMore,
-} from '../protocol/session-messages.js';
+import type { GatewayMessage, MirrorBegin, MirrorComplete, PlanMore } from '../protocol/session-messages.js';
 import { PROTOCOL_VERSION } from '../protocol/session-messages.js';
 import { decodeManifest } from '../protocol/volume-manifest.js';
-import { ObjectStoreError, type ObjectStore } from '../s3/object-store.js';
+import { type ObjectStore, ObjectStoreError } from '../s3/object-store.js';
 import type { SessionRow, UploadRow } from '../store/gateway-store.js';
 import { volumeKeys } from './mirror-keys.js';
 import { partCount, partLength, partSizeFor, planMessage } from './plan-parts.js';
-import { createHash } from 'node:crypto';
 
 type Begin = z.infer<typeof MirrorBegin>;
 type More = z.infer<typeof PlanMore>;
 type Complete = z.infer<typeof MirrorComplete>;
 
 function objectsOf(deps: HandlerDeps): ObjectStore {
-  if (!deps.objects) throw new HandlerError('S3_NOT_CONFIGURED', 'this gateway has no S3 bucket configured (gateway.s3)');
+  if (!deps.objects)
+    throw new HandlerError('S3_NOT_CONFIGURED', 'this gateway has no S3 bucket configured (gateway.s3)');
   return deps.objects;
 }
 
@@ -82,7 +79,12 @@ export async function beginMirror(m: Begin, session: SessionRow, deps: HandlerDe
     try {
       stored = new Set((await storedParts(objects, upload)).map((p) => p.partNumber));
       deps.store.touchUpload(upload.id, now);
-      deps.log?.info('mirror resumed', { site: session.site, vsn: m.vsn, uploadId: upload.id, partsStored: stored.size });
+      deps.log?.info('mirror resumed', {
+        site: session.site,
+        vsn: m.vsn,
+        uploadId: upload.id,
+        partsStored: stored.size,
+      });
     } catch (e) {
       if (!(e instanceof ObjectStoreError && e.code === 'NO_SUCH_UPLOAD')) throw e;
       deps.store.setUploadState(upload.id, 'aborted', now, 'S3 no longer knows the upload');
@@ -119,7 +121,8 @@ export async function beginMirror(m: Begin, session: SessionRow, deps: HandlerDe
 export async function morePlan(m: More, session: SessionRow, deps: HandlerDeps): Promise<GatewayMessage> {
   const objects = objectsOf(deps);
   const upload = uploadOf(m.uploadId, session, deps);
-  if (upload.state !== 'open') throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} is ${upload.state}`);
+  if (upload.state !== 'open')
+    throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} is ${upload.state}`);
   if (m.fromPart > partCount(upload.size, upload.partSize)) {
     throw new HandlerError('BAD_PART', `fromPart: the upload has ${partCount(upload.size, upload.partSize)} parts`);
   }
@@ -149,7 +152,8 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
     const done = deps.store.latestMirror(session.site, upload.vsn, upload.sha256);
     if (done) return ack(m.id, m.vsn, done.key, done.versionId, done.sha256);
   }
-  if (upload.state !== 'open') throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} is ${upload.state}`);
+  if (upload.state !== 'open')
+    throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} is ${upload.state}`);
 
   // 1. the agent's parts are every part, as S3 stored them
   const count = partCount(upload.size, upload.partSize);
@@ -171,25 +175,48 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
     const s = byNumber.get(p.partNumber);
     if (!s) throw new HandlerError('PARTS_MISSING', `parts: S3 does not hold part ${p.partNumber}: send it again`);
     if (unquote(s.etag) !== unquote(p.etag) || unquote(p.etag) !== p.md5) {
-      throw new HandlerError('PARTS_MISMATCH', `parts: part ${p.partNumber} in S3 has ETag ${s.etag}, not ${p.etag} (MD5 ${p.md5})`);
+      throw new HandlerError(
+        'PARTS_MISMATCH',
+        `parts: part ${p.partNumber} in S3 has ETag ${s.etag}, not ${p.etag} (MD5 ${p.md5})`,
+      );
     }
     if (s.size !== partLength(upload.size, upload.partSize, p.partNumber)) {
-      throw new HandlerError('PARTS_MISMATCH', `parts: part ${p.partNumber} holds ${s.size} bytes, not ${partLength(upload.size, upload.partSize, p.partNumber)}`);
+      throw new HandlerError(
+        'PARTS_MISMATCH',
+        `parts: part ${p.partNumber} holds ${s.size} bytes, not ${partLength(upload.size, upload.partSize, p.partNumber)}`,
+      );
     }
   }
 
   // 2. complete, and prove the object is the image declared
-  const completed = await objects.complete(upload.key, upload.id, m.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
+  const completed = await objects.complete(
+    upload.key,
+    upload.id,
+    m.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+  );
   const versionId = completed.versionId ?? 'null';
   const head = await objects.head(upload.key, completed.versionId ?? undefined);
   if (!head || head.size !== upload.size) {
-    deps.store.setUploadState(upload.id, 'failed', now(), `object holds ${head?.size ?? 'no'} bytes, not ${upload.size}`);
-    throw new HandlerError('SIZE_MISMATCH', `the object holds ${head?.size ?? 'no'} bytes, not ${upload.size}: mirror again`);
+    deps.store.setUploadState(
+      upload.id,
+      'failed',
+      now(),
+      `object holds ${head?.size ?? 'no'} bytes, not ${upload.size}`,
+    );
+    throw new HandlerError(
+      'SIZE_MISMATCH',
+      `the object holds ${head?.size ?? 'no'} bytes, not ${upload.size}: mirror again`,
+    );
   }
   const sha256 = await objects.sha256(upload.key, { versionId: completed.versionId ?? undefined, size: upload.size });
   if (sha256 !== upload.sha256) {
     deps.store.setUploadState(upload.id, 'failed', now(), `SHA-256 read back ${sha256}`);
-    deps.log?.error('mirror sha256 mismatch', { site: session.site, vsn: upload.vsn, declared: upload.sha256, read: sha256 });
+    deps.log?.error('mirror sha256 mismatch', {
+      site: session.site,
+      vsn: upload.vsn,
+      declared: upload.sha256,
+      read: sha256,
+    });
     throw new HandlerError('SHA256_MISMATCH', `the object's SHA-256 is ${sha256}, not ${upload.sha256}: mirror again`);
   }
 
@@ -199,7 +226,10 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
     manifest = await objects.getSmall(upload.manifestKey, settings.maxManifestBytes);
   } catch (e) {
     if (e instanceof ObjectStoreError && e.code === 'NO_SUCH_KEY') {
-      throw new HandlerError('MANIFEST_MISSING', `the manifest is not at ${upload.manifestKey}: PUT it, then complete again`);
+      throw new HandlerError(
+        'MANIFEST_MISSING',
+        `the manifest is not at ${upload.manifestKey}: PUT it, then complete again`,
+      );
     }
     if (e instanceof ObjectStoreError && e.code === 'TOO_LARGE') {
       throw new HandlerError('MANIFEST_INVALID', `the manifest is over ${settings.maxManifestBytes} bytes`);
@@ -208,13 +238,24 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
   }
   const digest = createHash('sha256').update(manifest.body).digest('hex');
   if (digest !== upload.manifestDigest) {
-    throw new HandlerError('MANIFEST_MISMATCH', `the manifest's SHA-256 is ${digest}, not ${upload.manifestDigest}: PUT it again`);
+    throw new HandlerError(
+      'MANIFEST_MISMATCH',
+      `the manifest's SHA-256 is ${digest}, not ${upload.manifestDigest}: PUT it again`,
+    );
   }
   const decoded = decodeManifest(manifest.body);
   if (!decoded.ok) throw new HandlerError('MANIFEST_INVALID', `manifest: ${decoded.message}`);
   const mf = decoded.manifest;
-  if (mf.vsn !== upload.vsn || mf.site !== session.site || mf.image.sha256 !== upload.sha256 || mf.image.bytes !== upload.size) {
-    throw new HandlerError('MANIFEST_INVALID', `manifest: describes ${mf.site}/${mf.vsn} (${mf.image.bytes} bytes, ${mf.image.sha256}), not this upload`);
+  if (
+    mf.vsn !== upload.vsn ||
+    mf.site !== session.site ||
+    mf.image.sha256 !== upload.sha256 ||
+    mf.image.bytes !== upload.size
+  ) {
+    throw new HandlerError(
+      'MANIFEST_INVALID',
+      `manifest: describes ${mf.site}/${mf.vsn} (${mf.image.bytes} bytes, ${mf.image.sha256}), not this upload`,
+    );
   }
 
   deps.store.insertMirror({
@@ -231,6 +272,12 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
     manifestDigest: digest,
     ackedAt: now(),
   });
-  deps.log?.info('mirror acknowledged', { site: session.site, vsn: upload.vsn, key: upload.key, versionId, size: upload.size });
+  deps.log?.info('mirror acknowledged', {
+    site: session.site,
+    vsn: upload.vsn,
+    key: upload.key,
+    versionId,
+    size: upload.size,
+  });
   return ack(m.id, upload.vsn, upload.key, versionId, sha256);
 }

@@ -57,7 +57,10 @@ export async function planMessage(
       length: partLength(upload.size, upload.partSize, partNumber),
     });
   }
-  const manifest = { url: await objects.presignPut(upload.manifestKey, { contentType: 'application/json' }), key: upload.manifestKey };
+  const manifest = {
+    url: await objects.presignPut(upload.manifestKey, { contentType: 'application/json' }),
+    key: upload.manifestKey,
+  };
   const plan = (n: number): GatewayMessage => ({
     v: PROTOCOL_VERSION,
     type: 'plan',

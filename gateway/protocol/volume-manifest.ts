@@ -12,7 +12,7 @@
  * Sizes, offsets and times are safe integers (see session-messages.ts).
  */
 import { z } from 'zod';
-import { ByteCount, SiteName, Sha256Hex, Vsn } from './session-messages.js';
+import { ByteCount, Sha256Hex, SiteName, Vsn } from './session-messages.js';
 
 export const MANIFEST_FORMAT = 'optarc-volume-manifest';
 export const MAX_MANIFEST_FILES = 2_000_000;

@@ -51,10 +51,7 @@ export function localRgwEndpoint(rgwDir: string): RgwEndpoint {
     typeof accessKeyId !== 'string' ||
     typeof secretAccessKey !== 'string'
   ) {
-    throw new ObjectStoreError(
-      'S3_NOT_CONFIGURED',
-      `${file} lacks port, accessKeyId or secretAccessKey; ${howToFix}`,
-    );
+    throw new ObjectStoreError('S3_NOT_CONFIGURED', `${file} lacks port, accessKeyId or secretAccessKey; ${howToFix}`);
   }
   return { endpoint: `http://127.0.0.1:${port}`, accessKeyId, secretAccessKey };
 }

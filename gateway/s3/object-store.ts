@@ -12,6 +12,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  type CompleteMultipartUploadCommandOutput,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -111,6 +112,24 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Like call, for a request naming an upload: RGW 16.2 answers ListParts of an unknown
+   * (or aborted, or completed) upload with 404 NoSuchKey, not NoSuchUpload.
+   */
+  private async uploadCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.call(what, fn);
+    } catch (err) {
+      const e = err as ObjectStoreError;
+      if (e.code !== 'NO_SUCH_KEY') throw e;
+      throw new ObjectStoreError('NO_SUCH_UPLOAD', `${what}: no such upload`, {
+        s3Code: e.s3Code!,
+        httpStatus: e.httpStatus!,
+        cause: e.cause,
+      });
+    }
+  }
+
   private where(key: string): string {
     return `${this.bucket}/${key}`;
   }
@@ -176,7 +195,11 @@ export class ObjectStore {
     return this.call(`presign PutObject ${this.where(key)}`, () =>
       getSignedUrl(
         this.client,
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, ...(o.contentType ? { ContentType: o.contentType } : {}) }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(o.contentType ? { ContentType: o.contentType } : {}),
+        }),
         { expiresIn: this.presignSeconds },
       ),
     );
@@ -187,7 +210,7 @@ export class ObjectStore {
     const parts: StoredPart[] = [];
     let marker: string | undefined;
     for (;;) {
-      const r = await this.call(`ListParts ${this.where(key)}`, () =>
+      const r = await this.uploadCall(`ListParts ${this.where(key)}`, () =>
         this.client.send(
           new ListPartsCommand({
             Bucket: this.bucket,
@@ -208,30 +231,42 @@ export class ObjectStore {
   }
 
   /**
-   * CompleteMultipartUpload with `parts` (sorted here). RGW 16.2 answers with an empty
-   * ETag: the object's ETag then comes from HeadObject of the new version.
+   * CompleteMultipartUpload with `parts` (sorted here). Returns the new version and the
+   * object's ETag, both from HeadObject when S3 leaves them out: RGW 16.2 answers with an
+   * empty ETag, and a repeated Complete of a completed upload succeeds again there with an
+   * unquoted ETag and no VersionId (the head then describes the current version).
+   * Completing an aborted upload makes RGW 16.2 answer 500 InternalError ("This multipart
+   * completion is already in progress"): when ListParts then finds no such upload, that
+   * is reported as NO_SUCH_UPLOAD rather than S3_UNAVAILABLE.
    */
   async complete(
     key: string,
     uploadId: string,
     parts: { partNumber: number; etag: string }[],
   ): Promise<{ versionId: string | null; etag: string }> {
+    const what = `CompleteMultipartUpload ${this.where(key)}`;
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    const r = await this.call(`CompleteMultipartUpload ${this.where(key)}`, () =>
-      this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-        }),
-      ),
-    );
+    let r: CompleteMultipartUploadCommandOutput;
+    try {
+      r = await this.uploadCall(what, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+          }),
+        ),
+      );
+    } catch (err) {
+      if ((err as ObjectStoreError).httpStatus === 500) await this.listParts(key, uploadId); // NO_SUCH_UPLOAD if gone
+      throw err;
+    }
     const versionId = versionOf(r.VersionId);
-    if (r.ETag && versionId) return { versionId, etag: r.ETag };
+    if (r.ETag?.startsWith('"') && versionId) return { versionId, etag: r.ETag };
     const head = await this.head(key, versionId ?? undefined);
-    if (!head) throw new ObjectStoreError('S3_ERROR', `CompleteMultipartUpload ${this.where(key)}: object missing after`);
-    return { versionId: versionId ?? head.versionId, etag: r.ETag || head.etag };
+    if (!head) throw new ObjectStoreError('S3_ERROR', `${what}: the object is missing right after`);
+    return { versionId: versionId ?? head.versionId, etag: head.etag };
   }
 
   /** Abort a multipart upload; one already gone is fine. */
@@ -245,7 +280,10 @@ export class ObjectStore {
     }
   }
 
-  /** The object's size, ETag, version and user metadata; null when it (or that version) does not exist. */
+  /**
+   * The object's size, ETag, version and user metadata; null when it (or that version) does
+   * not exist. A HEAD's 404 has no body, so a missing bucket also reads as null here.
+   */
   async head(key: string, versionId?: string): Promise<ObjectHead | null> {
     try {
       const r = await this.client.send(
@@ -265,9 +303,10 @@ export class ObjectStore {
 
   /**
    * SHA-256 (hex) of the object's bytes, read back by ranged GETs (verifyRangeBytes each,
-   * verifyConcurrency at once, hashed in order). Without versionId, every range is asked
-   * If-Match the ETag HEAD gave, so an object overwritten meanwhile fails (S3_ERROR
-   * PreconditionFailed) instead of hashing a mix. An abort rejects with the signal's reason.
+   * verifyConcurrency at once, hashed in order). The size comes from HEAD unless given; when
+   * HEAD was asked and no versionId pins the object, every range is asked If-Match HEAD's
+   * ETag, so an object overwritten meanwhile fails (S3_ERROR PreconditionFailed) instead of
+   * hashing a mix. Missing: NO_SUCH_KEY. An abort rejects with the signal's reason.
    */
   async sha256(
     key: string,
@@ -310,7 +349,11 @@ export class ObjectStore {
   }
 
   /** A small object, whole. Bigger than maxBytes: TOO_LARGE, after reading no more than maxBytes of it. */
-  async getSmall(key: string, maxBytes: number, versionId?: string): Promise<{ body: Buffer; versionId: string | null }> {
+  async getSmall(
+    key: string,
+    maxBytes: number,
+    versionId?: string,
+  ): Promise<{ body: Buffer; versionId: string | null }> {
     const what = `GetObject ${this.where(key)}`;
     const r = await this.call(what, () =>
       this.client.send(
@@ -359,7 +402,8 @@ export class ObjectStore {
         ),
       );
       for (const u of r.Uploads ?? []) {
-        if (u.Key && u.UploadId) uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+        if (u.Key && u.UploadId)
+          uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
       }
       const nextKey = r.NextKeyMarker;
       const nextId = r.NextUploadIdMarker;

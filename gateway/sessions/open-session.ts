@@ -28,7 +28,9 @@ const tokenHash = (token: string) => crypto.createHash('sha256').update(token, '
 export function policyFor(agentId: string, deps: HandlerDeps): PolicyT {
   const p = settingsOf(deps).policy;
   const agent = deps.store.agent(agentId);
-  const limits = [p.throttleBytesPerSecond, agent?.throttleBytesPerSecond ?? null].filter((x): x is number => x !== null);
+  const limits = [p.throttleBytesPerSecond, agent?.throttleBytesPerSecond ?? null].filter(
+    (x): x is number => x !== null,
+  );
   return {
     throttleBytesPerSecond: limits.length ? Math.min(...limits) : null,
     schedule: [],
@@ -40,11 +42,16 @@ export function policyFor(agentId: string, deps: HandlerDeps): PolicyT {
 /** The session reply, and the messages to send after it (a pause when the agent is paused). */
 export function openSession(hello: HelloT, connection: ConnectionRow, deps: HandlerDeps): GatewayMessage[] {
   if (hello.agentId !== connection.agentId) {
-    throw new HandlerError('AGENT_MISMATCH', `agentId: ${hello.agentId} is not the agent this connection authenticated as`);
+    throw new HandlerError(
+      'AGENT_MISMATCH',
+      `agentId: ${hello.agentId} is not the agent this connection authenticated as`,
+    );
   }
   const now = (deps.now ?? Date.now)();
   const resumeToken = crypto.randomBytes(32).toString('base64url');
-  const previous = hello.resumeToken ? deps.store.sessionByResumeToken(connection.agentId, tokenHash(hello.resumeToken)) : undefined;
+  const previous = hello.resumeToken
+    ? deps.store.sessionByResumeToken(connection.agentId, tokenHash(hello.resumeToken))
+    : undefined;
   let sessionId: string;
   if (previous) {
     sessionId = previous.id;
@@ -60,7 +67,12 @@ export function openSession(hello: HelloT, connection: ConnectionRow, deps: Hand
       createdAt: now,
     });
   }
-  deps.log?.info('session', { agent: connection.agentId, site: connection.site, session: sessionId, resumed: !!previous });
+  deps.log?.info('session', {
+    agent: connection.agentId,
+    site: connection.site,
+    session: sessionId,
+    resumed: !!previous,
+  });
   const out: GatewayMessage[] = [
     {
       v: PROTOCOL_VERSION,

@@ -179,6 +179,7 @@ async function masteredVolume(t: ExecutionContext) {
     site: 'local',
     volumeClass: 'archive',
     maxAttempts: 3,
+    releaseAfterMirror: false,
     log: { info() {}, warn() {}, error() {} },
   };
   return { dir, shelf, images, image, data, catalog, pool, ctx, job, volume: catalog.volume(planned.id)! };

@@ -139,7 +139,13 @@ test('verify accepts the token and refuses any one-character change, revoked and
   let clock = 1_700_000_000_000;
   const tokens = new AgentTokens(s, { now: () => clock });
   const { agent, token } = tokens.issue('site-a');
-  t.deepEqual(tokens.verify(token), { id: agent.id, site: 'site-a', createdAt: clock, revokedAt: null, expiresAt: null });
+  t.deepEqual(tokens.verify(token), {
+    id: agent.id,
+    site: 'site-a',
+    createdAt: clock,
+    revokedAt: null,
+    expiresAt: null,
+  });
 
   const codeOf = (tok: string) => {
     try {
@@ -196,7 +202,17 @@ test('verify accepts the token and refuses any one-character change, revoked and
 test('agents add --expires-days: the expiry is shown and enforced; bad values are usage errors', async (t) => {
   const { config, store } = tempConfig();
   const before = Date.now();
-  const add = await run(BIN.gateway, ['agents', 'add', '--site', 'lab-9', '--expires-days', '2', '--json', '--config', config]);
+  const add = await run(BIN.gateway, [
+    'agents',
+    'add',
+    '--site',
+    'lab-9',
+    '--expires-days',
+    '2',
+    '--json',
+    '--config',
+    config,
+  ]);
   t.is(add.code, 0, add.stderr);
   const issued = JSON.parse(add.stdout);
   const expires = Date.parse(issued.expiresAt);
@@ -204,7 +220,9 @@ test('agents add --expires-days: the expiry is shown and enforced; bad values ar
   const s = new GatewayStore(store);
   try {
     t.is(new AgentTokens(s, { now: () => expires - 1 }).verify(issued.token).id, issued.id);
-    const err = t.throws(() => new AgentTokens(s, { now: () => expires }).verify(issued.token), { instanceOf: IdentityError });
+    const err = t.throws(() => new AgentTokens(s, { now: () => expires }).verify(issued.token), {
+      instanceOf: IdentityError,
+    });
     t.is(err?.code, 'EXPIRED');
   } finally {
     s.close();

@@ -133,7 +133,12 @@ test('an agent connects with its token, says hello and gets a session for its si
     t.is(reply.replyTo, 'h-1');
     t.is(reply.site, 'lab-7');
     t.false(reply.resumed);
-    t.deepEqual(reply.policy, { throttleBytesPerSecond: null, schedule: [], storageClass: 'STANDARD', requiredCopies: 1 });
+    t.deepEqual(reply.policy, {
+      throttleBytesPerSecond: null,
+      schedule: [],
+      storageClass: 'STANDARD',
+      requiredCopies: 1,
+    });
 
     const rows = store.sessions(agent.id);
     t.is(rows.length, 1);
