@@ -18,11 +18,15 @@
  * Messages to agents go out through the API Gateway management API at
  * OPTARC_GATEWAY_MANAGEMENT_ENDPOINT (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
  */
+
 import {
   ApiGatewayManagementApiClient,
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createLogger } from '../clients/oncrpc/logger.js';
+import { loadConfig } from '../config/load.js';
 import {
   GoneError,
   type HandlerDeps,
@@ -33,6 +37,7 @@ import {
 import { HTTP_ROUTES, WEBSOCKET_ROUTES } from './handlers/routes.js';
 import { runSweep } from './handlers/sweep.js';
 import { encodeMessage } from './protocol/codec.js';
+import { ObjectStore } from './s3/object-store.js';
 import { GatewayStore } from './store/gateway-store.js';
 
 export const STORE_ENV = 'OPTARC_GATEWAY_STORE';
@@ -77,9 +82,22 @@ let containerDeps: HandlerDeps | undefined;
 
 /** This container's deps, built on first use. */
 function deps(): HandlerDeps {
-  containerDeps ??= lambdaDeps({
-    // objects: ObjectStore.fromConfig(...),  <- the S3 ObjectStore goes here
-  });
+  if (!containerDeps) {
+    // settings from OPTARC_GATEWAY_* (the template sets the bucket and region); S3 with the function's role
+    const gateway = loadConfig().gateway;
+    const objects = new ObjectStore({
+      client: new S3Client({
+        region: gateway.s3.region,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
+      bucket: gateway.s3.bucket,
+      presignSeconds: gateway.mirror.presignSeconds,
+      verifyConcurrency: gateway.mirror.verifyConcurrency,
+      verifyRangeBytes: gateway.mirror.verifyRangeBytes,
+    });
+    containerDeps = lambdaDeps({ objects, settings: gateway, log: createLogger('gateway', 'info') });
+  }
   return containerDeps;
 }
 

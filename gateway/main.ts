@@ -13,8 +13,10 @@
 import { createLogger } from '../clients/oncrpc/logger.js';
 import { parseCommandLine } from '../config/command-line.js';
 import { gatewayPaths } from '../config/schema.js';
+import { runSweep } from './handlers/sweep.js';
 import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
+import { ObjectStore } from './s3/object-store.js';
 import { GatewayStore } from './store/gateway-store.js';
 
 const PROGRAM = 'optarc-gateway';
@@ -31,6 +33,7 @@ const FLAGS = {
 const COMMANDS = `commands:
   config                       print the effective gateway configuration (JSON)
   serve                        run the handlers on the local host (gateway.http.host/port)
+  sweep                        abort multipart uploads abandoned longer than gateway.mirror.abandonAfterSeconds
   agents add --site SITE [--expires-days N]
                                issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
@@ -137,25 +140,84 @@ function agents(args: string[]): void {
   }
 }
 
+/** The bucket from gateway.s3, created if asked; undefined (mirror refused, logged) when S3 is not configured. */
+async function openBucket(log: ReturnType<typeof createLogger>): Promise<ObjectStore | undefined> {
+  let objects: ObjectStore;
+  try {
+    objects = ObjectStore.fromConfig(config.gateway);
+  } catch (e) {
+    log.warn('no S3 bucket: mirror requests will be refused', { error: (e as Error).message });
+    return undefined;
+  }
+  if (config.gateway.s3.createBucket) {
+    try {
+      await objects.ensureBucket();
+    } catch (e) {
+      // S3 may come up later: requests then succeed or answer S3_UNAVAILABLE
+      log.warn('cannot make sure the bucket exists yet', { bucket: objects.bucket, error: (e as Error).message });
+    }
+  }
+  return objects;
+}
+
+async function sweep(args: string[]): Promise<void> {
+  if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
+  const log = createLogger('gateway', config.log.level);
+  const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  const objects = await openBucket(log);
+  try {
+    if (!objects) {
+      process.stderr.write(`${PROGRAM}: no S3 bucket configured (gateway.s3)\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const r = await runSweep({ store, objects, settings: config.gateway, log, postToConnection: async () => {} });
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } finally {
+    objects?.destroy();
+    store.close();
+  }
+}
+
 async function serve(args: string[]): Promise<void> {
   if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
   const log = createLogger('gateway', config.log.level);
   const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  const objects = await openBucket(log);
   let host: Awaited<ReturnType<typeof startLocalHost>>;
   try {
-    host = await startLocalHost({ host: config.gateway.http.host, port: config.gateway.http.port, store, log });
+    host = await startLocalHost({
+      host: config.gateway.http.host,
+      port: config.gateway.http.port,
+      store,
+      objects,
+      settings: config.gateway,
+      log,
+    });
   } catch (e) {
     store.close();
     process.stderr.write(`${PROGRAM}: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  process.stdout.write(`${JSON.stringify({ ready: true, port: host.port })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, port: host.port, bucket: objects?.bucket ?? null })}\n`);
+  const sweepMs = config.gateway.mirror.sweepEverySeconds * 1000;
+  const sweeper =
+    objects && sweepMs > 0
+      ? setInterval(() => {
+          runSweep({ store, objects, settings: config.gateway, log, postToConnection: async () => {} }).catch((e) =>
+            log.warn('sweep failed', { error: (e as Error).message }),
+          );
+        }, sweepMs)
+      : undefined;
+  sweeper?.unref();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    if (sweeper) clearInterval(sweeper);
     await host.close();
+    objects?.destroy();
     store.close();
     process.exit(0);
   };
@@ -170,6 +232,8 @@ if (command === 'config') {
   agents(args);
 } else if (command === 'serve') {
   await serve(args);
+} else if (command === 'sweep') {
+  await sweep(args);
 } else {
   usage(command ? `unknown command '${command}'` : 'no command given');
 }

@@ -243,7 +243,7 @@ export async function putObject(url: string, body: Buffer, o: PutObjectOptions =
   const headers: http.OutgoingHttpHeaders = { 'Content-MD5': createHash('md5').update(body).digest('base64') };
   if (o.contentType !== undefined) headers['Content-Type'] = o.contentType;
   const what = `PUT ${redact(target)}`;
-  return withRetries(o.maxAttempts ?? 3, o.retryDelayMs ?? backoff, o.signal, async () => {
+  return withRetries(o.maxAttempts ?? 3, o.retryDelayMs ?? backoff, o.signal, o.limiter, async () => {
     const answer = await putOnce({
       url: target,
       body,
@@ -320,7 +320,7 @@ async function sendPart(
     const headers: http.OutgoingHttpHeaders = { 'Content-MD5': md5.toString('base64') };
     const what = `PUT part ${part.partNumber} to ${redact(url)}`;
     let reported = 0; // bytes of this part already passed to onBytes
-    const etag = await withRetries(o.maxAttemptsPerPart, o.retryDelayMs ?? backoff, signal, async () => {
+    const etag = await withRetries(o.maxAttemptsPerPart, o.retryDelayMs ?? backoff, signal, o.limiter, async () => {
       let flushed = 0;
       const answer = await putOnce({
         url,
@@ -363,26 +363,36 @@ async function readExactly(image: fs.FileHandle, file: string, bytes: Buffer, pa
   }
 }
 
+/**
+ * Runs `attempt` until it succeeds or fails with something not retryable, at most
+ * `maxAttempts` times. A failure while `limiter` was paused does not count: a socket
+ * held open through a long pause gets dropped by the server (RGW: after 65 s), and
+ * that is not the network failing.
+ */
 async function withRetries<T>(
   maxAttempts: number,
   delayMs: (attempt: number) => number,
   signal: AbortSignal | undefined,
+  limiter: RateLimiter | undefined,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  for (let n = 1; ; n++) {
+  for (let failures = 0; ; ) {
+    const pauses = limiter?.pauses;
     try {
       return await attempt();
     } catch (e) {
       if (!(e instanceof MirrorError) || !e.retryable || signal?.aborted) throw e;
-      if (n >= maxAttempts) {
-        throw new MirrorError(e.code, `${e.message} (gave up after ${n} attempt${n === 1 ? '' : 's'})`, {
+      const excused = limiter !== undefined && (limiter.paused || limiter.pauses !== pauses);
+      if (!excused) failures++;
+      if (failures >= maxAttempts) {
+        throw new MirrorError(e.code, `${e.message} (gave up after ${failures} attempt${failures === 1 ? '' : 's'})`, {
           cause: e,
           status: e.status,
           s3Code: e.s3Code,
         });
       }
       try {
-        await delay(Math.max(0, delayMs(n)), undefined, { signal });
+        await delay(Math.max(0, delayMs(Math.max(1, failures))), undefined, { signal });
       } catch {
         throw abortedBy(signal);
       }
@@ -434,9 +444,13 @@ interface PutAttempt {
  * the body is all out, stops the writing); rejects with NETWORK or ABORTED. Settles only
  * once the request is closed, so the caller may reuse `body` at once.
  */
-function putOnce(a: PutAttempt): Promise<Answer> {
+async function putOnce(a: PutAttempt): Promise<Answer> {
   const { signal } = a;
-  if (signal?.aborted) return Promise.reject(abortedBy(signal));
+  if (signal?.aborted) throw abortedBy(signal);
+  // The first chunk is paid for before a connection is taken: no socket idles through
+  // a pause or a slow rate before the request has even started.
+  const firstChunk = Math.min(CHUNK_BYTES, a.body.length);
+  if (a.limiter && firstChunk > 0) await a.limiter.take(firstChunk, signal);
   return new Promise<Answer>((resolve, reject) => {
     const client = a.url.protocol === 'https:' ? https : http;
     const req = client.request(a.url, {
@@ -504,7 +518,7 @@ function putOnce(a: PutAttempt): Promise<Answer> {
       touch();
       for (let off = 0; off < a.body.length; off += CHUNK_BYTES) {
         const chunk = a.body.subarray(off, Math.min(off + CHUNK_BYTES, a.body.length));
-        if (a.limiter) {
+        if (a.limiter && off > 0) {
           inLimiter = true;
           clearTimeout(idle); // waiting on our own limiter (or a pause) is not a stalled socket
           try {

@@ -54,6 +54,7 @@ export class RateLimiter {
   private tokens = 0;
   private last = 0;
   private isPaused = false;
+  private pauseCount = 0;
   private readonly queue: Waiter[] = [];
   private pumping = false;
   /** Aborted to wake the pump from its sleep (rate change, resume, a waiter leaving). */
@@ -99,7 +100,16 @@ export class RateLimiter {
     this.kick();
   }
 
+  /**
+   * How many times pause() has paused the limiter: an upload that failed while this
+   * moved (or while paused) failed because of the pause, not of the network.
+   */
+  get pauses(): number {
+    return this.pauseCount;
+  }
+
   pause(): void {
+    if (!this.isPaused) this.pauseCount++;
     this.isPaused = true;
   }
 

@@ -22,6 +22,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type Logger, silentLogger } from '../../clients/oncrpc/logger.js';
 import {
+  type GatewaySettings,
   GoneError,
   type HandlerDeps,
   type HttpEvent,
@@ -31,6 +32,7 @@ import {
 } from '../handlers/events.js';
 import { matchHttpRoute, WEBSOCKET_ROUTES } from '../handlers/routes.js';
 import { encodeMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
+import type { ObjectStore } from '../s3/object-store.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 
 export interface LocalHostOptions {
@@ -38,6 +40,9 @@ export interface LocalHostOptions {
   /** 0 takes a free port. */
   port: number;
   store: GatewayStore;
+  /** The bucket (absent: mirror requests are refused with S3_NOT_CONFIGURED). */
+  objects?: ObjectStore;
+  settings?: GatewaySettings;
   log?: Logger;
 }
 
@@ -75,6 +80,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   const deps: HandlerDeps = {
     store: options.store,
+    objects: options.objects,
+    settings: options.settings,
+    log,
     async postToConnection(connectionId, message) {
       const ws = sockets.get(connectionId);
       if (!ws || ws.readyState !== WebSocket.OPEN) throw new GoneError(connectionId);

@@ -26,6 +26,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import test, { type ExecutionContext } from 'ava';
 import { MirrorError, type MirrorErrorCode } from '../../edge-agent/mirror/errors.js';
 import {
+  CHUNK_BYTES,
   PartBufferPool,
   type PartToSend,
   parseS3Error,
@@ -632,6 +633,52 @@ test('a server that takes the body and never answers: NETWORK (no progress), ret
   t.regex(e.message, /no progress/);
   t.is(r.count, 1);
   t.is(connections, 2, 'a stalled socket is dropped, the retry opens a new one');
+});
+
+test('a connection dropped while uploads are paused does not use up an attempt', async (t) => {
+  const { file, data } = await image(t, 3 * MiB);
+  // Stands in for RGW dropping a request that sat through a pause (it does so after 65 s).
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    const n = ++requests;
+    const chunks: Buffer[] = [];
+    let got = 0;
+    req.on('data', (c: Buffer) => {
+      got += c.length;
+      chunks.push(c);
+      if (n === 1 && got >= CHUNK_BYTES) req.socket.destroy();
+    });
+    req.on('end', () => {
+      res.writeHead(200, { ETag: `"${md5hex(Buffer.concat(chunks))}"` });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as AddressInfo;
+  const limiter = new RateLimiter(null);
+  const retried: number[] = [];
+  let bytes = 0;
+  const sent = await uploadParts({
+    file,
+    parts: [{ partNumber: 1, url: `http://127.0.0.1:${port}/b/k?partNumber=1`, offset: 0, length: data.length }],
+    concurrency: 1,
+    limiter,
+    maxAttemptsPerPart: 1, // no retry for a failure of the network
+    onBytes: (n) => {
+      bytes += n;
+      if (requests === 1) limiter.pause(); // the gateway pauses uploads mid-part
+    },
+    retryDelayMs: (n) => {
+      retried.push(n);
+      limiter.resume(); // ... and resumes them once the connection is gone
+      return 1;
+    },
+  });
+  t.is(requests, 2);
+  t.deepEqual(retried, [1]);
+  t.deepEqual(sent, [{ partNumber: 1, etag: `"${md5hex(data)}"`, md5: md5hex(data) }]);
+  t.is(bytes, data.length);
 });
 
 /** An HTTP hop in front of RGW: reads each request whole, then lets `hop` decide. */
