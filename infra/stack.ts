@@ -4,13 +4,19 @@
  * Each service writes a pid file under var/run/ and logs under var/log/, and is
  * ready when it prints its JSON "ready" line. Starting twice is harmless.
  *
- * The stack is the local S3 (a one-node Ceph RGW under var/rgw, see
- * infra/rgw/; started first, stopped last, its keys in var/rgw/rgw.json) and
- * the edge agent: its RPC service answering NULL, registered with the system
- * rpcbind on 127.0.0.1:111 when one runs, or serving an embedded portmapper
- * there otherwise, with three stand-in drives under var/agent/drives.
+ * The stack is, in order:
+ *  - the local S3: a one-node Ceph RGW under var/rgw (see infra/rgw/; started
+ *    first, stopped last, its keys in var/rgw/rgw.json);
+ *  - the gateway (`optarc-gateway serve` on 127.0.0.1:8780, its store in
+ *    var/gateway, the bucket `optarc` on the RGW);
+ *  - the edge agent: its RPC service answering NULL, registered with the
+ *    system rpcbind on 127.0.0.1:111 when one runs, or serving an embedded
+ *    portmapper there otherwise, with three stand-in drives under
+ *    var/agent/drives, mirroring to the gateway as site `local` with a token
+ *    the stack issued on its first start (var/stack/agent.token, mode 600).
+ * Settings in ./optarc.json or OPTARC_* variables apply to every service.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,12 +26,44 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const RUN = path.join(ROOT, 'var/run');
 const LOG = path.join(ROOT, 'var/log');
 
+const TOKEN_FILE = path.join(ROOT, 'var/stack/agent.token');
+const GATEWAY_URL = 'ws://127.0.0.1:8780';
+
 interface Service {
   name: string;
   args: string[];
+  env?: NodeJS.ProcessEnv;
 }
 
-const SERVICES: Service[] = [{ name: 'agent', args: [path.join(ROOT, 'dist/edge-agent/main.js')] }];
+const SERVICES: Service[] = [
+  { name: 'gateway', args: [path.join(ROOT, 'dist/gateway/main.js'), 'serve'] },
+  {
+    name: 'agent',
+    args: [path.join(ROOT, 'dist/edge-agent/main.js')],
+    env: { OPTARC_AGENT_MIRROR_GATEWAY_URL: GATEWAY_URL, OPTARC_AGENT_MIRROR_TOKEN_FILE: TOKEN_FILE },
+  },
+];
+
+/** The local agent's token: issued once through the gateway's CLI, kept in var/stack. */
+function ensureAgentToken(): boolean {
+  if (existsSync(TOKEN_FILE)) return true;
+  const r = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'dist/gateway/main.js'), 'agents', 'add', '--site', 'local', '--json'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) {
+    console.error(`gateway: cannot issue the local agent's token: ${r.stderr.trim()}`);
+    return false;
+  }
+  mkdirSync(path.dirname(TOKEN_FILE), { recursive: true });
+  writeFileSync(TOKEN_FILE, `${JSON.parse(r.stdout).token}\n`, { mode: 0o600 });
+  console.log(`gateway: issued the local agent's token (${path.relative(ROOT, TOKEN_FILE)})`);
+  return true;
+}
 
 const pidFile = (s: Service) => path.join(RUN, `${s.name}.pid`);
 const readyFile = (s: Service) => path.join(RUN, `${s.name}.ready.json`);
@@ -67,7 +105,12 @@ async function start(s: Service): Promise<boolean> {
   rmSync(readyFile(s), { force: true });
   const out = openSync(readyFile(s), 'w');
   const err = openSync(logFile(s), 'a');
-  const child = spawn(process.execPath, s.args, { cwd: ROOT, detached: true, stdio: ['ignore', out, err] });
+  const child = spawn(process.execPath, s.args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', out, err],
+    env: { ...process.env, ...s.env },
+  });
   closeSync(out);
   closeSync(err);
   writeFileSync(pidFile(s), String(child.pid));
@@ -135,6 +178,7 @@ async function main(): Promise<number> {
   const command = process.argv[2];
   if (command === 'start') {
     if (!(await startS3())) return 1;
+    if (!ensureAgentToken()) return 1;
     for (const s of SERVICES) if (!(await start(s))) return 1;
     return 0;
   }

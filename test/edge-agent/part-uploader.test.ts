@@ -666,8 +666,8 @@ test('a connection dropped while uploads are paused does not use up an attempt',
     limiter,
     maxAttemptsPerPart: 1, // no retry for a failure of the network
     onBytes: (n) => {
+      if (bytes === 0) limiter.pause(); // the gateway pauses uploads mid-part
       bytes += n;
-      if (requests === 1) limiter.pause(); // the gateway pauses uploads mid-part
     },
     retryDelayMs: (n) => {
       retried.push(n);
