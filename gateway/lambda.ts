@@ -85,17 +85,20 @@ function deps(): HandlerDeps {
   if (!containerDeps) {
     // settings from OPTARC_GATEWAY_* (the template sets the bucket and region); S3 with the function's role
     const gateway = loadConfig().gateway;
-    const objects = new ObjectStore({
-      client: new S3Client({
-        region: gateway.s3.region,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      }),
-      bucket: gateway.s3.bucket,
-      presignSeconds: gateway.mirror.presignSeconds,
-      verifyConcurrency: gateway.mirror.verifyConcurrency,
-      verifyRangeBytes: gateway.mirror.verifyRangeBytes,
-    });
+    // an explicit endpoint (an S3-compatible store, or tests) is used as configured; else AWS S3 with the role
+    const objects = gateway.s3.endpoint
+      ? ObjectStore.fromConfig(gateway)
+      : new ObjectStore({
+          client: new S3Client({
+            region: gateway.s3.region,
+            requestChecksumCalculation: 'WHEN_REQUIRED',
+            responseChecksumValidation: 'WHEN_REQUIRED',
+          }),
+          bucket: gateway.s3.bucket,
+          presignSeconds: gateway.mirror.presignSeconds,
+          verifyConcurrency: gateway.mirror.verifyConcurrency,
+          verifyRangeBytes: gateway.mirror.verifyRangeBytes,
+        });
     containerDeps = lambdaDeps({ objects, settings: gateway, log: createLogger('gateway', 'info') });
   }
   return containerDeps;
