@@ -15,6 +15,7 @@ import { JobRunner } from './jobs/job-runner.js';
 import { agentVersion, createCollector, type MetricsServer, startMetricsServer } from './metrics/index.js';
 import { type RunningMirror, startMirror } from './mirror/start-mirror.js';
 import { AccessPolicy } from './service/access.js';
+import { mirrorView } from './service/burn-procedures.js';
 import { OptarcProgram } from './service/optarc-program.js';
 import { ControllerLease } from './session/lease.js';
 import { StagingArea } from './staging/staging-area.js';
@@ -76,13 +77,23 @@ export async function startRpcService(
     maxCopies: config.burn.maxCopies,
     log,
   });
+  let mirror: RunningMirror | undefined;
   let metrics: MetricsServer | undefined;
   if (config.metrics.enabled) {
     try {
       metrics = await startMetricsServer({
         host: config.metrics.host,
         port: config.metrics.port,
-        collect: createCollector({ version: agentVersion(), catalog, jobs, pool, staging, log }),
+        collect: createCollector({
+          version: agentVersion(),
+          catalog,
+          jobs,
+          pool,
+          staging,
+          // the mirror starts after the endpoint: until then its metrics are left out
+          mirror: config.mirror.gatewayUrl ? { status: () => mirror?.service.status() } : undefined,
+          log,
+        }),
         log,
       });
     } catch (e) {
@@ -92,7 +103,6 @@ export async function startRpcService(
   }
   const resumed = await jobs.start();
   if (resumed > 0) log.info('jobs resumed from the journal', { jobs: resumed });
-  let mirror: RunningMirror | undefined;
   try {
     mirror = startMirror(config, { catalog, jobs, pool, log });
   } catch (e) {
@@ -116,6 +126,7 @@ export async function startRpcService(
       pool,
       volumes: new MountedVolumes(pool, catalog, config.staging.charset),
       spanning: config.burn.spanning,
+      mirror: mirrorView(catalog, mirror),
     },
   });
   server.addProgram(program.version());

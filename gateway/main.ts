@@ -8,7 +8,13 @@
  * `serve` prints one JSON line `{"ready":true,"port":N}` once listening and
  * stops cleanly on SIGTERM or SIGINT (closing every agent's connection).
  *
- * Exit status: 0 done, 1 failed (e.g. no such agent, cannot listen), 2 usage error.
+ * `command` sends an operator's command to an agent through the running
+ * gateway's HTTP API (POST /agents/ID/commands at gateway.http.host/port, with
+ * gateway.adminToken as the bearer token when set); `--wait` then asks
+ * (GET /agents/ID/commands/CMD) until the agent has answered.
+ *
+ * Exit status: 0 done, 1 failed (e.g. no such agent, cannot listen, a command
+ * undelivered or answered failed), 2 usage error.
  */
 import { createLogger } from '../clients/oncrpc/logger.js';
 import { parseCommandLine } from '../config/command-line.js';
@@ -16,6 +22,7 @@ import { gatewayPaths } from '../config/schema.js';
 import { runSweep } from './handlers/sweep.js';
 import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
+import { AgentId, Vsn } from './protocol/session-messages.js';
 import { ObjectStore } from './s3/object-store.js';
 import { GatewayStore } from './store/gateway-store.js';
 
@@ -38,7 +45,13 @@ const COMMANDS = `commands:
                                issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
   agents revoke ID             revoke an agent: its token stops working
-  (agents commands take --json for JSON output; the store is setting gateway.store)`;
+  (agents commands take --json for JSON output; the store is setting gateway.store)
+  command AGENT_ID pause [--reason TEXT] | resume | throttle BYTES|none | verify VSN [--wait] [--json]
+                               send an operator command to an agent through the running gateway
+                               (gateway.http.host/port, gateway.adminToken); BYTES per second, may end
+                               in K, M or G (binary); none lifts the limit. --wait waits for the
+                               agent's answer (at most --timeout SECONDS, default 600) and prints it;
+                               exit 0 ok, 1 failed or undelivered, 2 usage`;
 
 const { config, positionals, values } = parseCommandLine(
   PROGRAM,
@@ -46,7 +59,14 @@ const { config, positionals, values } = parseCommandLine(
   process.argv.slice(2),
   FLAGS,
   COMMANDS,
-  { site: { type: 'string' }, json: { type: 'boolean' }, 'expires-days': { type: 'string' } },
+  {
+    site: { type: 'string' },
+    json: { type: 'boolean' },
+    'expires-days': { type: 'string' },
+    wait: { type: 'boolean' },
+    reason: { type: 'string' },
+    timeout: { type: 'string' },
+  },
 );
 
 function usage(message: string): never {
@@ -225,15 +245,146 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-const [command, ...args] = positionals;
-if (command === 'config') {
-  process.stdout.write(`${JSON.stringify({ log: config.log, gateway: config.gateway }, null, 2)}\n`);
-} else if (command === 'agents') {
+/** `BYTES[K|M|G]` (binary multiples) as bytes per second, or null for `none`; undefined when malformed. */
+function parseRate(text: string): number | null | undefined {
+  if (text === 'none') return null;
+  const m = /^([0-9]+)([KMG]?)$/i.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** The running gateway's base URL (a wildcard listen address is reached on loopback). */
+function gatewayBaseUrl(): string {
+  let host = config.gateway.http.host;
+  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.gateway.http.port}`;
+}
+
+async function command(args: string[]): Promise<void> {
+  const [agentId, type, arg, ...extra] = args;
+  const SYNTAX = 'command AGENT_ID pause | resume | throttle BYTES|none | verify VSN';
+  if (!agentId || !type) usage(`command needs an agent and a command: ${SYNTAX}`);
+  if (!AgentId.safeParse(agentId).success) usage(`'${agentId}' is not an agent id`);
+  const body: Record<string, unknown> = { type };
+  switch (type) {
+    case 'pause':
+    case 'resume':
+      if (arg !== undefined) usage(`unexpected argument '${arg}'`);
+      break;
+    case 'throttle': {
+      if (arg === undefined) usage('throttle needs BYTES per second (e.g. 1048576 or 1M) or none');
+      const rate = parseRate(arg);
+      if (rate === undefined)
+        usage(`throttle: '${arg}' is not a number of bytes per second (e.g. 1048576, 1M) or none`);
+      body.bytesPerSecond = rate;
+      break;
+    }
+    case 'verify':
+      if (arg === undefined) usage('verify needs the volume serial: verify VSN');
+      if (!Vsn.safeParse(arg).success) usage(`verify: '${arg}' is not a volume serial (1-32 of A-Z, 0-9, _)`);
+      body.vsn = arg;
+      break;
+    default:
+      usage(`unknown command '${type}': ${SYNTAX}`);
+  }
+  if (extra.length > 0) usage(`unexpected argument '${extra[0]}'`);
+  const reason = values.reason as string | undefined;
+  if (reason !== undefined) {
+    if (type !== 'pause') usage('--reason goes with pause');
+    body.reason = reason;
+  }
+  const timeoutText = values.timeout as string | undefined;
+  if (timeoutText !== undefined && (!values.wait || !/^[0-9]+(\.[0-9]+)?$/.test(timeoutText)))
+    usage(values.wait ? '--timeout takes a number of seconds' : '--timeout goes with --wait');
+  const timeoutMs = (timeoutText === undefined ? 600 : Number(timeoutText)) * 1000;
+  const json = values.json === true;
+
+  const base = gatewayBaseUrl();
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (config.gateway.adminToken) headers.authorization = `Bearer ${config.gateway.adminToken}`;
+  const call = async (method: 'GET' | 'POST', path: string, payload?: unknown) => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+      process.stderr.write(
+        `${PROGRAM}: cannot reach the gateway at ${base}: ${cause} (is optarc-gateway serve running?)\n`,
+      );
+      process.exit(1);
+    }
+    const text = await res.text();
+    let value: any;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = { message: text.trim() };
+    }
+    if (!res.ok) {
+      process.stderr.write(`${PROGRAM}: the gateway answered ${res.status}: ${value?.message ?? text.trim()}\n`);
+      process.exit(res.status === 400 ? 2 : 1);
+    }
+    return value;
+  };
+
+  const path = `/agents/${encodeURIComponent(agentId)}/commands`;
+  const sent = (await call('POST', path, body)) as { id: string; delivered: boolean; state: string };
+  if (!sent.delivered) {
+    const later =
+      type === 'verify' ? 'send it again once the agent is connected' : 'it applies when the agent next connects';
+    if (json) process.stdout.write(`${JSON.stringify(await call('GET', `${path}/${sent.id}`))}\n`);
+    else
+      process.stdout.write(`command ${sent.id} ${type}: undelivered: agent ${agentId} is not connected (${later})\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (!values.wait) {
+    if (json) process.stdout.write(`${JSON.stringify(sent)}\n`);
+    else process.stdout.write(`command ${sent.id} ${type}: sent to agent ${agentId}\n`);
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  let row: { id: string; state: string; detail: string };
+  for (;;) {
+    row = await call('GET', `${path}/${sent.id}`);
+    if (row.state !== 'sent' || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
+  if (row.state === 'sent') {
+    if (!json)
+      process.stdout.write(`command ${row.id} ${type}: no answer from agent ${agentId} within ${timeoutMs / 1000} s\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (!json) process.stdout.write(`command ${row.id} ${type}: ${row.state}${row.detail ? `: ${row.detail}` : ''}\n`);
+  process.exitCode = row.state === 'ok' ? 0 : 1;
+}
+
+const [commandName, ...args] = positionals;
+if (commandName === 'config') {
+  // secrets are shown as set, never printed
+  const shownGateway = {
+    ...config.gateway,
+    ...(config.gateway.adminToken ? { adminToken: '(set)' } : {}),
+    s3: { ...config.gateway.s3, ...(config.gateway.s3.secretAccessKey ? { secretAccessKey: '(set)' } : {}) },
+  };
+  process.stdout.write(`${JSON.stringify({ log: config.log, gateway: shownGateway }, null, 2)}\n`);
+} else if (commandName === 'agents') {
   agents(args);
-} else if (command === 'serve') {
+} else if (commandName === 'serve') {
   await serve(args);
-} else if (command === 'sweep') {
+} else if (commandName === 'sweep') {
   await sweep(args);
+} else if (commandName === 'command') {
+  await command(args);
 } else {
-  usage(command ? `unknown command '${command}'` : 'no command given');
+  usage(commandName ? `unknown command '${commandName}'` : 'no command given');
 }

@@ -2,8 +2,9 @@
  * The agent's metrics, read from its parts at scrape time: nothing counts
  * along the way, so nothing in the pipeline knows metrics exist. The catalog
  * gives rows per state, the job runner the progress of its running jobs, the
- * drive pool each drive's state, the staging area its bytes, the process its
- * memory and CPU.
+ * drive pool each drive's state, the staging area its bytes, the mirror its
+ * session, controls, queue and counters (MirrorService.status()), the process
+ * its memory and CPU.
  *
  * Each source is read on its own: one that throws or (the drives) takes too
  * long leaves its metrics out of that scrape, logs why, and shows as
@@ -16,6 +17,7 @@ import { type Logger, silentLogger } from '../../clients/oncrpc/logger.js';
 import type { CopyState, JobState, VolumeState } from '../catalog/catalog.js';
 import type { DriveState } from '../drives/drive.js';
 import type { CopyStep, JobProgress } from '../jobs/job-progress.js';
+import type { MirrorStatus } from '../mirror/mirror-service.js';
 import type { MetricFamily, Sample } from './exposition.js';
 
 /** Rows per state in each catalog table (Catalog.counts()). */
@@ -36,6 +38,12 @@ export interface MetricsSources {
   pool?: { list(signal?: AbortSignal): Promise<DriveState[]> };
   /** The staging area (StagingArea.used). */
   staging?: { readonly used: bigint };
+  /**
+   * The mirror to the gateway (RunningMirror.service), when one is configured;
+   * status() may answer undefined while it is not started yet (its metrics are
+   * then left out of that scrape).
+   */
+  mirror?: { status(): MirrorStatus | undefined };
   log?: Logger;
   /** How long the drives may take to say what they hold before a scrape goes on without them. Default 5000. */
   drivesTimeoutMs?: number;
@@ -51,7 +59,7 @@ const FILE_STATES = ['staged', 'archived'] as const;
 /** Copies that are moving bytes now. */
 const RUNNING_COPY_STEPS: ReadonlySet<CopyStep> = new Set<CopyStep>(['writing', 'verifying']);
 
-type Source = 'catalog' | 'jobs' | 'drives' | 'staging';
+type Source = 'catalog' | 'jobs' | 'drives' | 'staging' | 'mirror';
 
 export function createCollector(sources: MetricsSources): Collect {
   const log = sources.log ?? silentLogger;
@@ -70,7 +78,7 @@ export function createCollector(sources: MetricsSources): Collect {
       }
     };
 
-    const { catalog, jobs, pool, staging } = sources;
+    const { catalog, jobs, pool, staging, mirror } = sources;
     if (catalog) await attempt('catalog', () => catalogFamilies(catalog.counts()));
     if (jobs) await attempt('jobs', () => jobFamilies(jobs.active()));
     if (pool) await attempt('drives', async () => driveFamilies(await listDrives(pool, drivesTimeoutMs)));
@@ -80,6 +88,12 @@ export function createCollector(sources: MetricsSources): Collect {
           { value: staging.used },
         ]),
       ]);
+    }
+    if (mirror) {
+      await attempt('mirror', () => {
+        const status = mirror.status();
+        return status ? mirrorFamilies(status) : [];
+      });
     }
 
     families.push(
@@ -144,6 +158,49 @@ function jobFamilies(active: { job: number; progress: JobProgress }[]): MetricFa
   ];
 }
 
+function counter(name: string, help: string, value: number): MetricFamily {
+  return { name, help, type: 'counter', samples: [{ value }] };
+}
+
+/** The mirror's state now; the counters count since the agent started. */
+export function mirrorFamilies(m: MirrorStatus): MetricFamily[] {
+  const upload = m.current
+    ? [{ labels: { vsn: m.current.vsn }, value: Math.min(m.current.bytesDone, m.current.bytes) }]
+    : [];
+  return [
+    gauge('optarc_mirror_connected', 'Whether the agent holds a session with the gateway (1) or not (0).', [
+      { value: m.connected ? 1 : 0 },
+    ]),
+    gauge('optarc_mirror_paused', 'Whether the gateway paused the mirror (1) or not (0).', [
+      { value: m.paused ? 1 : 0 },
+    ]),
+    gauge(
+      'optarc_mirror_rate_limit_bytes_per_second',
+      'The upload limit in force (the least of the agent, the gateway policy and commands); +Inf when none.',
+      [{ value: m.bytesPerSecond ?? Number.POSITIVE_INFINITY }],
+    ),
+    gauge('optarc_mirror_queue_volumes', 'Volume sessions in the outbox waiting for the gateway to acknowledge them.', [
+      { value: m.queued },
+    ]),
+    gauge('optarc_mirror_upload_bytes_done', 'Bytes of the volume being uploaded now that S3 holds.', upload),
+    gauge(
+      'optarc_mirror_upload_bytes',
+      'Size of the image of the volume being uploaded now.',
+      m.current ? [{ labels: { vsn: m.current.vsn }, value: m.current.bytes }] : [],
+    ),
+    counter('optarc_mirror_bytes_sent_total', 'Image bytes sent to S3 since the agent started.', m.bytesSent),
+    counter(
+      'optarc_mirror_volumes_mirrored_total',
+      'Volumes the gateway acknowledged since the agent started.',
+      m.volumesMirrored,
+    ),
+    counter('optarc_mirror_failures_total', 'Mirror attempts that failed since the agent started.', m.failures),
+    gauge('optarc_mirror_last_error', "Whether the mirror's last attempt or connection failed (1) or not (0).", [
+      { value: m.lastError ? 1 : 0 },
+    ]),
+  ];
+}
+
 async function listDrives(pool: NonNullable<MetricsSources['pool']>, ms: number): Promise<DriveState[]> {
   const signal = AbortSignal.timeout(ms);
   let timer: NodeJS.Timeout | undefined;
@@ -179,7 +236,8 @@ function driveFamilies(drives: DriveState[]): MetricFamily[] {
   ];
 }
 
-function processFamilies(): MetricFamily[] {
+/** This process's memory, CPU and start time (the names Prometheus' own clients use). */
+export function processFamilies(): MetricFamily[] {
   const cpu = process.cpuUsage();
   return [
     gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [{ value: process.memoryUsage.rss() }]),

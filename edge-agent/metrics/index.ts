@@ -2,7 +2,15 @@
  * metrics: the agent's Prometheus endpoint — the exposition format
  * (exposition.ts), what is measured (collector.ts) and the HTTP server (server.ts).
  */
-export { agentVersion, type CatalogCounts, type Collect, createCollector, type MetricsSources } from './collector.js';
+export {
+  agentVersion,
+  type CatalogCounts,
+  type Collect,
+  createCollector,
+  type MetricsSources,
+  mirrorFamilies,
+  processFamilies,
+} from './collector.js';
 export {
   EXPOSITION_CONTENT_TYPE,
   escapeHelp,

@@ -34,7 +34,7 @@ import type { GatewayMessage } from '../../gateway/protocol/session-messages.js'
 import type { Catalog, MirrorEntry, VolumeRow } from '../catalog/catalog.js';
 import type { Charset } from '../staging/names.js';
 import { MirrorError } from './errors.js';
-import type { GatewayConnection } from './gateway-connection.js';
+import type { GatewayConnection, SessionT } from './gateway-connection.js';
 import { PartBufferPool, putObject, uploadParts } from './part-uploader.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { buildVolumeManifest } from './volume-manifest.js';
@@ -93,7 +93,9 @@ export class MirrorService {
   constructor(private readonly o: MirrorServiceOptions) {
     this.pool = new PartBufferPool(o.concurrency);
     this.applyRate();
-    o.connection.on('session', (s) => {
+    o.connection.on('session', (s: SessionT) => {
+      // pausing is the gateway's: a new session starts unpaused, and the gateway says pause when it means it
+      if (!s.resumed) o.limiter.resume();
       this.policyRate = s.policy.throttleBytesPerSecond;
       this.applyRate();
       this.kick();

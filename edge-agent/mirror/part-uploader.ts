@@ -14,9 +14,11 @@
  * Failures (errors.ts): 403 → URL_EXPIRED (RGW says AccessDenied for an expired URL,
  * SignatureDoesNotMatch for a tampered one); other 4xx → PART_REJECTED; refused/reset
  * connections, a stalled socket, 5xx, 429 → NETWORK, retried on the same buffer with
- * backoff (0.5 s doubling, cap 10 s, jitter) up to maxAttemptsPerPart attempts. The first
- * failure that is not retried stops new parts, aborts those in flight, and is what
- * uploadParts rejects with.
+ * backoff (0.5 s doubling, cap 10 s, jitter) up to maxAttemptsPerPart attempts (a failure
+ * while the limiter was paused does not count: RGW drops a body stalled for 65 s). A URL
+ * signed for another part number is refused before sending (GATEWAY_ERROR): S3 would store
+ * the bytes as that other part. The first failure that is not retried stops new parts,
+ * aborts those in flight, and is what uploadParts rejects with.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -50,7 +52,7 @@ export interface UploadPartsOptions {
   /** Parts in flight. */
   concurrency: number;
   limiter: RateLimiter;
-  /** Attempts per part; only NETWORK failures are retried. */
+  /** Attempts per part; only NETWORK failures are retried, those during a pause do not count. */
   maxAttemptsPerPart: number;
   signal?: AbortSignal;
   /** Called once per finished part (the caller records it durably); awaited. */
@@ -493,6 +495,9 @@ async function putOnce(a: PutAttempt): Promise<Answer> {
     signal?.addEventListener('abort', onAbort, { once: true });
 
     req.on('error', (e) => finish(networkError(a.what, e)));
+    // RGW drops a request whose body stalls for 65 s with a bare FIN; Node then emits
+    // 'close' on the request and no 'error'.
+    req.on('close', () => finish(new MirrorError('NETWORK', `${a.what}: connection closed before an answer`)));
     req.on('response', (res) => {
       stopWriting.abort();
       touch();
@@ -510,7 +515,9 @@ async function putOnce(a: PutAttempt): Promise<Answer> {
         finish(undefined, { status: res.statusCode ?? 0, etag, body: Buffer.concat(chunks).toString('utf8') });
       });
       res.on('error', (e) => finish(networkError(a.what, e)));
-      res.on('aborted', () => finish(new MirrorError('NETWORK', `${a.what}: the answer was cut short`)));
+      res.on('close', () => {
+        if (!res.complete) finish(new MirrorError('NETWORK', `${a.what}: the answer was cut short`));
+      });
     });
 
     const writeBody = async () => {

@@ -4,6 +4,18 @@
  * from optarc-program.ts, which owns sessions and staging; this file turns
  * jobs, progress and drive states into the contract's types and job failures
  * into its statuses.
+ *
+ * Once a volume is finished, and the agent mirrors to a gateway, JOB_STATUS
+ * tells the volume's mirror in the contract's per-volume state text (so no
+ * client needs a new contract):
+ *
+ *   `mirrored`                  100%: the gateway acknowledged the image
+ *   `mirroring`                 N%: being uploaded now (live bytes)
+ *   `queued for mirror`         N%: waiting its turn (N > 0: a resumable upload)
+ *   ... ` (NOTE, NOTE)`         where each note is `paused` (an operator paused
+ *                               the mirror), `gateway not connected`, or (while
+ *                               waiting) `last error: TEXT`; cut to fit the
+ *                               state's 255 bytes
  */
 import {
   type OptarcBurnArgs,
@@ -16,10 +28,13 @@ import {
   type OptarcJobStatus,
   OptarcStatus,
 } from '../../clients/protocol/generated/optarc.js';
+import type { Catalog, MirrorEntry, VolumeRow } from '../catalog/catalog.js';
 import type { DrivePool } from '../drives/drive-pool.js';
 import { JobError } from '../jobs/errors.js';
 import type { VolumeProgress } from '../jobs/job-progress.js';
 import type { JobRunner } from '../jobs/job-runner.js';
+import type { MirrorStatus } from '../mirror/mirror-service.js';
+import type { RunningMirror } from '../mirror/start-mirror.js';
 import type { WorkingDirectory } from '../staging/working-directory.js';
 import type { MountedVolumes } from '../volumes/mounted-volumes.js';
 import { failure, type Status } from './failures.js';
@@ -30,6 +45,65 @@ export interface BurnService {
   volumes: MountedVolumes;
   /** Whether files bigger than the medium are cut into parts across volumes. */
   spanning: boolean;
+  /** The mirror to the gateway, when the agent has one: finished volumes then show their mirror state. */
+  mirror?: MirrorView;
+}
+
+/** What JOB_STATUS reads of the mirror: the outbox (durable) and the service (live). */
+export interface MirrorView {
+  outbox(volumeId: number): MirrorEntry[];
+  status(): MirrorStatus;
+}
+
+export function mirrorView(catalog: Catalog, running: RunningMirror | undefined): MirrorView | undefined {
+  if (!running) return undefined;
+  return { outbox: (id) => catalog.mirrorsOfVolume(id), status: () => running.service.status() };
+}
+
+/** The contract's bound on a volume's state text (OPTARC_MAX_NAME). */
+const MAX_STATE_BYTES = 255;
+
+/** `text` cut (on a character boundary, with an ellipsis) to at most `max` UTF-8 bytes. */
+function fitBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= max) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max - 3) break;
+    out += ch;
+    bytes += n;
+  }
+  return `${out}...`;
+}
+
+/**
+ * A finished volume's mirror state and percent, or undefined when its latest
+ * session has no outbox entry (it was finished before the outbox existed).
+ */
+export function volumeMirrorState(
+  v: VolumeRow,
+  mirror: MirrorView,
+  status: MirrorStatus,
+): { state: string; percent: number } | undefined {
+  if (v.state === 'mirrored') return { state: 'mirrored', percent: 100 };
+  const entry = mirror.outbox(v.id).find((e) => e.session === v.sessions);
+  if (!entry) return undefined;
+  if (entry.state === 'acked') return { state: 'mirrored', percent: 100 };
+  const size = Number(v.imageBytes ?? 0);
+  const live = status.current?.vsn === v.vsn ? status.current : undefined;
+  const done = live ? live.bytesDone : entry.bytesDone;
+  const total = live ? live.bytes : size;
+  const percent = total > 0 ? Math.min(100, Math.floor((done * 100) / total)) : 0;
+  const notes: string[] = [];
+  if (status.paused) notes.push('paused');
+  if (!status.connected) notes.push('gateway not connected');
+  // the error of an upload going on now is old news; a waiting one says why it waits
+  if (!live && entry.lastError)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: one line of text is the point
+    notes.push(`last error: ${entry.lastError.replace(/[\u0000-\u001f\u007f]+/g, ' ')}`);
+  const head = live ? 'mirroring' : 'queued for mirror';
+  return { state: fitBytes(notes.length ? `${head} (${notes.join(', ')})` : head, MAX_STATE_BYTES), percent };
 }
 
 const JOB_STATUS: Record<string, Status> = {
@@ -106,14 +180,22 @@ export function jobStatus(service: BurnService, a: OptarcJobArgs) {
     done: OptarcJobState.OPTARC_JOB_DONE,
     failed: OptarcJobState.OPTARC_JOB_FAILED,
   }[job.state];
+  let mirrorStatus: MirrorStatus | undefined;
   const volumes = service.jobs.volumesOf(job.id).map((v) => {
     const p = progress?.volumes.get(v.id);
+    let state: string =
+      p?.step ??
+      (v.state === 'finished' || v.state === 'mirrored' ? 'finished' : v.state === 'failed' ? 'failed' : 'planned');
+    let percent = volumePercent(p, v.state);
+    if (state === 'finished' && service.mirror) {
+      mirrorStatus ??= service.mirror.status();
+      const m = volumeMirrorState(v, service.mirror, mirrorStatus);
+      if (m) ({ state, percent } = m);
+    }
     return {
       vsn: v.vsn,
-      state:
-        p?.step ??
-        (v.state === 'finished' || v.state === 'mirrored' ? 'finished' : v.state === 'failed' ? 'failed' : 'planned'),
-      percent: volumePercent(p, v.state),
+      state,
+      percent,
       copies: (p?.copies ?? []).map((c) => ({
         copy: c.copy,
         attempt: c.attempt,

@@ -59,7 +59,7 @@ export class GoneError extends Error {
 }
 
 /** The gateway's settings the handlers read (config/schema.ts, section gateway). */
-export type GatewaySettings = Pick<Config['gateway'], 'mirror' | 'policy' | 'adminToken'>;
+export type GatewaySettings = Pick<Config['gateway'], 'mirror' | 'policy' | 'adminToken' | 'metrics'>;
 
 export interface HandlerDeps {
   store: GatewayStore;

@@ -7,9 +7,11 @@
  * `METHOD /path`, where a `{name}` segment matches one path segment and is
  * passed in `event.pathParameters.name` (API Gateway HTTP API syntax).
  */
+import { getAgentCommandHandler, postAgentCommandHandler } from './agent-commands.js';
 import { connectHandler } from './connect.js';
 import { disconnectHandler } from './disconnect.js';
 import type { HttpHandler, WebSocketHandler } from './events.js';
+import { gatewayMetricsHandler } from './gateway-metrics.js';
 import { healthHandler } from './health.js';
 import { messageHandler } from './message.js';
 
@@ -21,6 +23,9 @@ export const WEBSOCKET_ROUTES: Readonly<Record<'$connect' | '$disconnect' | '$de
 
 export const HTTP_ROUTES: Readonly<Record<string, HttpHandler>> = {
   'GET /healthz': healthHandler,
+  'GET /metrics': gatewayMetricsHandler,
+  'POST /agents/{agentId}/commands': postAgentCommandHandler,
+  'GET /agents/{agentId}/commands/{commandId}': getAgentCommandHandler,
 };
 
 /** The HTTP route matching `method` and `rawPath`, with its path parameters. */

@@ -9,7 +9,8 @@
  *   passed base64 with isBase64Encoded (and refused by the handler). Frames over
  *   1 MiB close the connection (1009), as the codec would refuse them anyway.
  * - A close runs `$disconnect`.
- * - HTTP: `GET /healthz`; anything else 404.
+ * - HTTP: the routes of handlers/routes.ts (`GET /healthz`, `GET /metrics`, the
+ *   operator's command API); anything else 404.
  *
  * The map of live sockets by connection id is the host's transport state (API
  * Gateway's own, in the cloud); the handlers keep none. Each connection's events

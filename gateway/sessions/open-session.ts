@@ -11,7 +11,8 @@
  * which the agent learns from `resumed: false`.
  *
  * The policy is the gateway's (settings.policy) with the operator's controls
- * for this agent applied; a paused agent is told so right after the session.
+ * for this agent applied; a paused agent is told so right after the session,
+ * and a resumed session of an agent not paused (any more) is told to resume.
  */
 import crypto from 'node:crypto';
 import type { z } from 'zod';
@@ -85,8 +86,11 @@ export function openSession(hello: HelloT, connection: ConnectionRow, deps: Hand
       policy: policyFor(connection.agentId, deps),
     },
   ];
+  // the operator's pause state, either way: an agent paused while it was away must learn of a resume too
   if (deps.store.agent(connection.agentId)?.paused) {
     out.push({ v: PROTOCOL_VERSION, type: 'pause', id: `pause-${sessionId}`, reason: 'paused by an operator' });
+  } else if (previous) {
+    out.push({ v: PROTOCOL_VERSION, type: 'resume', id: `resume-${sessionId}` });
   }
   return out;
 }

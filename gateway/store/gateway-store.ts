@@ -197,6 +197,22 @@ export interface CommandRow {
   answeredAt: number | null;
 }
 
+/** What GatewayStore.counts() answers (the gateway's metrics). */
+export interface GatewayCounts {
+  agents: { active: number; revoked: number; expired: number };
+  /** Unrevoked agents an operator paused, or throttled. */
+  pausedAgents: number;
+  throttledAgents: number;
+  connections: number;
+  /** Agents with at least one live connection. */
+  connectedAgents: number;
+  sessions: number;
+  uploads: Record<string, number>;
+  mirrors: number;
+  mirroredBytes: number;
+  commands: Record<string, number>;
+}
+
 export class GatewayStore {
   readonly file: string;
   private readonly db: Database.Database;
@@ -463,6 +479,59 @@ export class GatewayStore {
 
   setCommandState(id: string, state: CommandState): void {
     this.db.prepare('UPDATE commands SET state = ? WHERE id = ?').run(state, id);
+  }
+
+  // --- counts (metrics) -----------------------------------------------------------
+
+  /**
+   * Rows by state in every table, read in one transaction (so one scrape sees
+   * one moment): agents active, revoked or expired at `now`, and paused; live
+   * connections and the agents they belong to; sessions; uploads and commands
+   * by state; acknowledged mirrors and their bytes.
+   */
+  counts(now: number): GatewayCounts {
+    const byState = (table: 'uploads' | 'commands') => {
+      const out: Record<string, number> = {};
+      const rows = this.db.prepare(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`).all() as {
+        state: string;
+        n: number;
+      }[];
+      for (const r of rows) out[r.state] = Number(r.n);
+      return out;
+    };
+    return this.db.transaction(() => {
+      const agents = this.db
+        .prepare(
+          `SELECT
+             COALESCE(SUM(revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @now)), 0) AS active,
+             COALESCE(SUM(revoked_at IS NOT NULL), 0) AS revoked,
+             COALESCE(SUM(revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= @now), 0) AS expired,
+             COALESCE(SUM(paused != 0 AND revoked_at IS NULL), 0) AS paused,
+             COALESCE(SUM(throttle_bytes_per_second IS NOT NULL AND revoked_at IS NULL), 0) AS throttled
+           FROM agents`,
+        )
+        .get({ now }) as Record<string, number>;
+      const connections = this.db
+        .prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT agent_id) AS agents FROM connections')
+        .get() as { n: number; agents: number };
+      const sessions = this.db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number };
+      const mirrors = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM mirrors').get() as {
+        n: number;
+        bytes: number;
+      };
+      return {
+        agents: { active: Number(agents.active), revoked: Number(agents.revoked), expired: Number(agents.expired) },
+        pausedAgents: Number(agents.paused),
+        throttledAgents: Number(agents.throttled),
+        connections: Number(connections.n),
+        connectedAgents: Number(connections.agents),
+        sessions: Number(sessions.n),
+        uploads: byState('uploads'),
+        mirrors: Number(mirrors.n),
+        mirroredBytes: Number(mirrors.bytes),
+        commands: byState('commands'),
+      };
+    })();
   }
 
   /** Sessions of an agent, oldest first. */

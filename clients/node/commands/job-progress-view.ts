@@ -13,6 +13,13 @@
  *    at most once per `minIntervalMs` (1 s), and always the final state.
  * Text from the agent is printed with its control characters replaced, so a
  * message can neither break the layout nor send escape sequences.
+ *
+ * A finished volume of an agent that mirrors to a gateway carries its mirror
+ * state in the volume's state text (edge-agent/service/burn-procedures.ts):
+ * `mirrored`, `mirroring`, or `queued for mirror`, with notes in parentheses
+ * (`paused`, `gateway not connected`, `last error: TEXT`). mirrorOf() reads
+ * it back; the views show the notes after the bar, and the JSON form adds a
+ * `mirror` object to such volumes.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -75,9 +82,56 @@ export function copyText(c: OptarcCopyStatus): string {
   return `${where} ${printable(c.state)} ${clampPercent(c.percent)}%${attempt}`;
 }
 
-/** One volume's progress line: VSN, state, bar, percent, then every copy. */
+export type MirrorPhase = 'queued' | 'mirroring' | 'mirrored';
+
+/** A volume's mirror, as the agent tells it in the volume's state text. */
+export interface VolumeMirror {
+  state: MirrorPhase;
+  percent: number;
+  /** An operator paused the agent's mirror. */
+  paused: boolean;
+  /** The agent has no session with the gateway now. */
+  disconnected: boolean;
+  /** Why the last attempt failed ('' when it did not). */
+  lastError: string;
+  /** The notes in parentheses, as the agent wrote them ('' when none). */
+  notes: string;
+}
+
+const MIRROR_HEADS: Record<string, MirrorPhase> = {
+  'queued for mirror': 'queued',
+  mirroring: 'mirroring',
+  mirrored: 'mirrored',
+};
+
+/** The volume's mirror state, when its state text is one (see the header); undefined otherwise. */
+export function mirrorOf(v: OptarcVolumeStatus): VolumeMirror | undefined {
+  const m = /^(queued for mirror|mirroring|mirrored)(?: \((.*)\))?$/s.exec(v.state);
+  if (!m) return undefined;
+  const notes = m[2] ?? '';
+  const at = notes.indexOf('last error: ');
+  const flags = (at >= 0 ? notes.slice(0, at) : notes).split(',').map((f) => f.trim());
+  return {
+    state: MIRROR_HEADS[m[1]]!,
+    percent: clampPercent(v.percent),
+    paused: flags.includes('paused'),
+    disconnected: flags.includes('gateway not connected'),
+    lastError: at >= 0 ? notes.slice(at + 'last error: '.length) : '',
+    notes,
+  };
+}
+
+/** The state column of a volume: its state, or for a mirror state only the head (the notes go after the bar). */
+function stateHead(v: OptarcVolumeStatus): { head: string; notes: string } {
+  const m = mirrorOf(v);
+  if (!m || !m.notes) return { head: v.state, notes: '' };
+  return { head: v.state.slice(0, v.state.length - m.notes.length - 3), notes: m.notes };
+}
+
+/** One volume's progress line: VSN, state, bar, percent, then every copy (a mirror's notes first). */
 export function volumeLine(v: OptarcVolumeStatus, vsnWidth = 0, stateWidth = 0): string {
-  const head = `${printable(v.vsn || '-').padEnd(vsnWidth)} ${printable(v.state).padEnd(stateWidth)} ${bar(v.percent)} ${pct(v.percent)}`;
+  const { head: state, notes } = stateHead(v);
+  const head = `${printable(v.vsn || '-').padEnd(vsnWidth)} ${printable(state).padEnd(stateWidth)} ${bar(v.percent)} ${pct(v.percent)}${notes ? `  (${printable(notes)})` : ''}`;
   return v.copies.length ? `${head}  ${v.copies.map(copyText).join('  ')}` : head;
 }
 
@@ -89,7 +143,7 @@ export function jobLine(s: OptarcJobStatus): string {
 /** The progress block: the job line, then one line per volume (columns aligned). */
 export function progressLines(s: OptarcJobStatus): string[] {
   const vsnWidth = Math.max(0, ...s.volumes.map((v) => printable(v.vsn || '-').length));
-  const stateWidth = Math.max(0, ...s.volumes.map((v) => printable(v.state).length));
+  const stateWidth = Math.max(0, ...s.volumes.map((v) => printable(stateHead(v).head).length));
   return [jobLine(s), ...s.volumes.map((v) => `  ${volumeLine(v, vsnWidth, stateWidth)}`)];
 }
 
@@ -99,15 +153,27 @@ export function summaryText(s: OptarcJobStatus): string {
   if (s.message) lines.push(`  ${printable(s.message)}`);
   if (s.volumes.length === 0) lines.push('  no volumes yet');
   for (const v of s.volumes) {
-    lines.push(`  ${printable(v.vsn || '-')} ${printable(v.state)} ${clampPercent(v.percent)}% ${bar(v.percent)}`);
+    const { head, notes } = stateHead(v);
+    lines.push(`  ${printable(v.vsn || '-')} ${printable(head)} ${clampPercent(v.percent)}% ${bar(v.percent)}`);
+    if (notes) lines.push(`    ${printable(notes)}`);
     for (const c of v.copies) lines.push(`    ${copyText(c)}`);
   }
   return lines.join('\n');
 }
 
-/** The JSON form of a status: the contract's fields (bigints as strings) and the state's name. */
+/**
+ * The JSON form of a status: the contract's fields (bigints as strings), the
+ * state's name, and for each volume whose state is a mirror state, `mirror`
+ * ({state: queued | mirroring | mirrored, percent, paused, disconnected, lastError}).
+ */
 export function jobStatusJson(s: OptarcJobStatus): Record<string, unknown> {
-  return { ...s, job: s.job.toString(), stateName: jobStateName(s.state) };
+  const volumes = s.volumes.map((v) => {
+    const m = mirrorOf(v);
+    if (!m) return v;
+    const { notes: _notes, ...mirror } = m;
+    return { ...v, mirror };
+  });
+  return { ...s, job: s.job.toString(), stateName: jobStateName(s.state), volumes };
 }
 
 /** JSON text with bigints as decimal strings. */
