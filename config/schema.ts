@@ -264,6 +264,19 @@ export const configSchema = z
               ])
               .default('STANDARD'),
             requiredCopies: z.number().int().min(1).max(16).default(1),
+            /** When agents may upload: UTC windows (days 0 = Sunday .. 6, HH:MM start and end); empty = always. */
+            schedule: z
+              .array(
+                z
+                  .object({
+                    days: z.array(z.number().int().min(0).max(6)).min(1).max(7),
+                    start: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'HH:MM'),
+                    end: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'HH:MM'),
+                  })
+                  .strict(),
+              )
+              .max(32)
+              .default([]),
           })
           .strict()
           .prefault({}),

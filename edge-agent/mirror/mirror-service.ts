@@ -20,7 +20,8 @@
  * gateway only pauses the loop until the session is back, and the gateway
  * resumes the upload where S3 has it (ListParts).
  *
- * Controls: the gateway's policy throttle and `throttle` commands set the
+ * Controls: uploads start only inside the policy's schedule windows
+ * (upload-schedule.ts); the gateway's policy throttle and `throttle` commands set the
  * shared RateLimiter (never above agent.mirror.maxBytesPerSecond); `pause`
  * holds the bytes mid-part and starts nothing new until `resume`; `verify`
  * re-reads a volume's verified copies and answers whether each still holds
@@ -37,6 +38,7 @@ import { MirrorError } from './errors.js';
 import type { GatewayConnection, SessionT } from './gateway-connection.js';
 import { PartBufferPool, putObject, uploadParts } from './part-uploader.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { inSchedule, type ScheduleWindow } from './upload-schedule.js';
 import { buildVolumeManifest } from './volume-manifest.js';
 
 type Plan = Extract<GatewayMessage, { type: 'plan' }>;
@@ -60,11 +62,15 @@ export interface MirrorServiceOptions {
   retryDelayMs?: (attempts: number) => number;
   /** How often the outbox is looked at when idle. Default 2 s. */
   pollMs?: number;
+  /** The clock for the upload schedule; Date.now when absent. */
+  now?: () => number;
 }
 
 export interface MirrorStatus {
   connected: boolean;
   paused: boolean;
+  /** Outside the gateway's upload windows now. */
+  outsideSchedule: boolean;
   bytesPerSecond: number | null;
   queued: number;
   current: { vsn: string; bytesDone: number; bytes: number } | null;
@@ -83,6 +89,7 @@ export class MirrorService {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private policyRate: number | null = null;
+  private schedule: ScheduleWindow[] = [];
   private commandRate: number | null | undefined;
   private current: MirrorStatus['current'] = null;
   private lastError = '';
@@ -97,6 +104,7 @@ export class MirrorService {
       // pausing is the gateway's: a new session starts unpaused, and the gateway says pause when it means it
       if (!s.resumed) o.limiter.resume();
       this.policyRate = s.policy.throttleBytesPerSecond;
+      this.schedule = s.policy.schedule;
       this.applyRate();
       this.kick();
     });
@@ -121,6 +129,7 @@ export class MirrorService {
     return {
       connected: this.o.connection.session !== undefined,
       paused: this.o.limiter.paused,
+      outsideSchedule: !inSchedule(this.schedule, new Date(this.o.now?.() ?? Date.now())),
       bytesPerSecond: this.o.limiter.rate,
       queued: this.o.catalog.pendingMirrors().length,
       current: this.current,
@@ -182,7 +191,7 @@ export class MirrorService {
       } catch {
         break;
       }
-      if (this.o.limiter.paused) {
+      if (this.o.limiter.paused || !inSchedule(this.schedule, new Date(this.o.now?.() ?? Date.now()))) {
         await this.idle(this.o.pollMs ?? 2000);
         continue;
       }

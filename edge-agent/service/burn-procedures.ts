@@ -13,7 +13,8 @@
  *   `mirroring`                 N%: being uploaded now (live bytes)
  *   `queued for mirror`         N%: waiting its turn (N > 0: a resumable upload)
  *   ... ` (NOTE, NOTE)`         where each note is `paused` (an operator paused
- *                               the mirror), `gateway not connected`, or (while
+ *                               the mirror), `outside the upload schedule`,
+ *                               `gateway not connected`, or (while
  *                               waiting) `last error: TEXT`; cut to fit the
  *                               state's 255 bytes
  */
@@ -97,6 +98,7 @@ export function volumeMirrorState(
   const percent = total > 0 ? Math.min(100, Math.floor((done * 100) / total)) : 0;
   const notes: string[] = [];
   if (status.paused) notes.push('paused');
+  if (status.outsideSchedule && !live) notes.push('outside the upload schedule');
   if (!status.connected) notes.push('gateway not connected');
   // the error of an upload going on now is old news; a waiting one says why it waits
   if (!live && entry.lastError)

@@ -34,7 +34,7 @@ export function policyFor(agentId: string, deps: HandlerDeps): PolicyT {
   );
   return {
     throttleBytesPerSecond: limits.length ? Math.min(...limits) : null,
-    schedule: [],
+    schedule: p.schedule.map((w) => ({ ...w, days: [...w.days] })),
     storageClass: p.storageClass,
     requiredCopies: p.requiredCopies,
   };

@@ -252,6 +252,7 @@ rgwTest(
 const idle: MirrorStatus = {
   connected: true,
   paused: false,
+  outsideSchedule: false,
   bytesPerSecond: null,
   queued: 1,
   current: null,
