@@ -10,12 +10,17 @@
  *   Staging: trees staged by the TypeScript CLI and the C client vs `cp -r`.
  *   Burn: mastering vs `cp -r`, 3 copies vs 1, a whole job vs its slowest
  *         stage, the agent's memory in a 4 GiB job (burn-bench.ts).
+ *   Mirror: a 1 GiB image to the test RGW by optarc (gateway ObjectStore +
+ *           agent uploadParts, then the SHA-256 read-back; and the whole path,
+ *           optarc-gateway serve + an agent) vs `aws s3 cp` vs
+ *           @aws-sdk/lib-storage, and the agent's memory (mirror-bench.ts).
  *
  * Options: --runs N (default 5), --seconds S per RPC run (default 2),
  * --staging-runs N (default 3: each stages 1 GiB three ways),
  * --burn-runs N (default 3), --burn-speed N (stand-in throttle, default 4),
- * --rss-gib N (default 4), --only SECTIONS (comma-separated of rpc, xdr,
- * staging, burn; default all). With --only, the other sections of
+ * --rss-gib N (default 4), --mirror-runs N (default 3), --mirror-gib N (image
+ * size, default 1), --only SECTIONS (comma-separated of rpc, xdr, staging, burn,
+ * mirror; default all). With --only, the other sections of
  * BENCHMARKS.md are kept as they are and only the sections run are replaced.
  */
 import { execFile } from 'node:child_process';
@@ -26,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { buildCClient, buildCPrograms, C_BIN, C_CLIENT, startPortServer, stopProcess } from '../helpers/c-programs.js';
 import { ROOT } from '../helpers/processes.js';
 import { burnBenchmark, burnMarkdown } from './burn-bench.js';
+import { mirrorBenchmark, mirrorMarkdown } from './mirror-bench.js';
 import { stagingBenchmark } from './staging-bench.js';
 import { bulkOpaqueMBps, keepAlive, smallStructOps } from './xdr-bench.js';
 
@@ -37,14 +43,16 @@ const { values } = parseArgs({
     'burn-runs': { type: 'string', default: '3' },
     'burn-speed': { type: 'string', default: '4' },
     'rss-gib': { type: 'string', default: '4' },
+    'mirror-runs': { type: 'string', default: '3' },
+    'mirror-gib': { type: 'string', default: '1' },
     only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 
-type Section = 'rpc' | 'xdr' | 'staging' | 'burn';
-const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn'];
+type Section = 'rpc' | 'xdr' | 'staging' | 'burn' | 'mirror';
+const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn', 'mirror'];
 /** Which section a `## ` heading of BENCHMARKS.md belongs to. */
 const HEADINGS: [string, Section][] = [
   ['## RPC', 'rpc'],
@@ -52,6 +60,7 @@ const HEADINGS: [string, Section][] = [
   ['## XDR', 'xdr'],
   ['## Staging', 'staging'],
   ['## Burning', 'burn'],
+  ['## Mirroring', 'mirror'],
 ];
 const only = values.only?.split(',').map((x) => x.trim());
 for (const x of only ?? []) {
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
   const log = (s: string) => {
     process.stdout.write(`${s}\n`);
   };
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   if (want('rpc') || want('xdr'))
     await rpcAndXdr(log, fresh, (p) => {
       preamble = p;
@@ -130,8 +140,15 @@ async function main(): Promise<void> {
       rssBytes: Number(values['rss-gib']) * 1024 ** 3,
       log,
     });
-    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
     fresh.set('burn', burnMarkdown(figures, command));
+  }
+  if (want('mirror')) {
+    const figures = await mirrorBenchmark({
+      runs: Number(values['mirror-runs']),
+      imageBytes: Math.round(Number(values['mirror-gib']) * 1024 ** 3),
+      log,
+    });
+    fresh.set('mirror', mirrorMarkdown(figures, command));
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), assemble(preamble, fresh));
   log(`wrote BENCHMARKS.md (${[...fresh.keys()].join(', ')})`);
