@@ -339,7 +339,11 @@ export class ObjectStore {
             { abortSignal: signal },
           );
           if (!r.Body) throw new Error('no body');
-          return await r.Body.transformToByteArray();
+          // the chunks as they came: hashed in turn, never copied into one array (that copy and
+          // its garbage cost more CPU than the SHA-256 itself)
+          const chunks: Uint8Array[] = [];
+          for await (const chunk of r.Body as AsyncIterable<Uint8Array>) chunks.push(chunk);
+          return chunks;
         } catch (err) {
           if (signal.aborted) throw signal.reason;
           throw toObjectStoreError(err, `GetObject ${this.where(key)} bytes=${start}-${end}`);

@@ -12,8 +12,11 @@ export interface RangedSha256Options {
   size: number;
   rangeBytes: number;
   concurrency: number;
-  /** Fetch bytes start..end inclusive; must resolve with exactly end - start + 1 bytes. */
-  fetchRange: (start: number, end: number, signal: AbortSignal) => Promise<Uint8Array>;
+  /**
+   * Fetch bytes start..end inclusive; must resolve with exactly end - start + 1 bytes,
+   * whole or as the chunks they arrived in (hashed in turn: no copy into one array).
+   */
+  fetchRange: (start: number, end: number, signal: AbortSignal) => Promise<Uint8Array | Uint8Array[]>;
   signal?: AbortSignal;
   onProgress?: (bytesHashed: number) => void;
 }
@@ -30,17 +33,19 @@ export async function rangedSha256(o: RangedSha256Options): Promise<string> {
   const stop = new AbortController();
   const onAbort = () => stop.abort(o.signal?.reason);
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const window: Promise<Uint8Array>[] = [];
+  const window: Promise<Uint8Array[]>[] = [];
   let next = 0;
   const launch = () => {
     const start = next * o.rangeBytes;
     const end = Math.min(o.size, start + o.rangeBytes) - 1;
     next++;
-    const p = o.fetchRange(start, end, stop.signal).then((bytes) => {
-      if (bytes.length !== end - start + 1) {
-        throw new Error(`range ${start}-${end}: got ${bytes.length} bytes, expected ${end - start + 1}`);
+    const p = o.fetchRange(start, end, stop.signal).then((got) => {
+      const chunks = Array.isArray(got) ? got : [got];
+      const length = chunks.reduce((n, c) => n + c.length, 0);
+      if (length !== end - start + 1) {
+        throw new Error(`range ${start}-${end}: got ${length} bytes, expected ${end - start + 1}`);
       }
-      return bytes;
+      return chunks;
     });
     p.catch(() => {}); // a failure is seen when its turn comes, or dropped once another has failed
     window.push(p);
@@ -49,9 +54,10 @@ export async function rangedSha256(o: RangedSha256Options): Promise<string> {
     while (next < ranges && window.length < o.concurrency) launch();
     let hashed = 0;
     while (window.length > 0) {
-      const bytes = await window.shift()!;
-      hash.update(bytes);
-      hashed += bytes.length;
+      for (const chunk of await window.shift()!) {
+        hash.update(chunk);
+        hashed += chunk.length;
+      }
       o.onProgress?.(hashed);
       if (next < ranges) launch();
     }
