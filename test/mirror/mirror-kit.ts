@@ -111,7 +111,9 @@ export function volumeStates(agent: BurnAgent): Map<string, string> {
 }
 
 /** Outbox rows of the agent's catalog. */
-export function outbox(agent: BurnAgent): { volume_id: number; state: string; attempts: number; last_error: string }[] {
+export function outbox(
+  agent: BurnAgent,
+): { volume_id: number; session: number; state: string; attempts: number; last_error: string }[] {
   const db = new Database(path.join(agent.state, 'catalog.sqlite'), { readonly: true, fileMustExist: true });
   try {
     return db.prepare('SELECT * FROM mirror_outbox ORDER BY id').all() as any[];
