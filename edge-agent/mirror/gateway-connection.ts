@@ -216,7 +216,7 @@ export class GatewayConnection extends EventEmitter {
       });
       this.ws = ws;
       ws.on('unexpected-response', (_req, res) => {
-        this.lastError = `the gateway refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (is the agent token right, not revoked, not expired?)' : ''}`;
+        this.lastError = `the gateway refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (check that the agent token is right and neither revoked nor expired)' : ''}`;
         this.o.log.warn('gateway refused the agent', { status: res.statusCode });
         ws.terminate();
       });

@@ -68,6 +68,8 @@ export interface MirrorServiceOptions {
 
 export interface MirrorStatus {
   connected: boolean;
+  /** Why the gateway connection is down ('' while connected). */
+  gatewayError: string;
   paused: boolean;
   /** Outside the gateway's upload windows now. */
   outsideSchedule: boolean;
@@ -128,6 +130,7 @@ export class MirrorService {
   status(): MirrorStatus {
     return {
       connected: this.o.connection.session !== undefined,
+      gatewayError: this.o.connection.session ? '' : this.o.connection.lastError,
       paused: this.o.limiter.paused,
       outsideSchedule: !inSchedule(this.schedule, new Date(this.o.now?.() ?? Date.now())),
       bytesPerSecond: this.o.limiter.rate,
@@ -206,6 +209,12 @@ export class MirrorService {
         this.retryAt.delete(entry.id);
       } catch (e) {
         if (this.signal.aborted) break;
+        if (e instanceof MirrorError && e.code === 'GATEWAY_UNAVAILABLE' && !this.o.connection.session) {
+          // the session was lost: not the volume's fault; the loop waits for the session, and the
+          // gateway resumes the upload from the parts S3 holds
+          this.o.log.info('mirror interrupted: the gateway session was lost', { entry: entry.id });
+          continue;
+        }
         const message = e instanceof Error ? e.message : String(e);
         this.o.catalog.mirrorFailed(entry.id, message);
         const attempts = this.o.catalog.mirrorEntry(entry.id)?.attempts ?? 1;

@@ -99,7 +99,13 @@ export function volumeMirrorState(
   const notes: string[] = [];
   if (status.paused) notes.push('paused');
   if (status.outsideSchedule && !live) notes.push('outside the upload schedule');
-  if (!status.connected) notes.push('gateway not connected');
+  if (!status.connected)
+    notes.push(
+      // notes are comma-separated: the reason keeps none
+      status.gatewayError
+        ? `gateway not connected: ${status.gatewayError.replace(/,/g, ';')}`
+        : 'gateway not connected',
+    );
   // the error of an upload going on now is old news; a waiting one says why it waits
   if (!live && entry.lastError)
     // biome-ignore lint/suspicious/noControlCharactersInRegex: one line of text is the point

@@ -251,6 +251,7 @@ rgwTest(
 
 const idle: MirrorStatus = {
   connected: true,
+  gatewayError: '',
   paused: false,
   outsideSchedule: false,
   bytesPerSecond: null,

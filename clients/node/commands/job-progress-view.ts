@@ -115,7 +115,7 @@ export function mirrorOf(v: OptarcVolumeStatus): VolumeMirror | undefined {
     state: MIRROR_HEADS[m[1]]!,
     percent: clampPercent(v.percent),
     paused: flags.includes('paused'),
-    disconnected: flags.includes('gateway not connected'),
+    disconnected: flags.some((f) => f.startsWith('gateway not connected')),
     lastError: at >= 0 ? notes.slice(at + 'last error: '.length) : '',
     notes,
   };
