@@ -408,10 +408,13 @@ rgwTest(
       t.log(`from the gateway back to the agent's next PUT: ${gaps.join(', ')} ms`);
       await waitFor('the volume mirrored', () => volumeStates(agent).get(volume!.vsn) === 'mirrored', 120_000);
       await checkObject(t, gw, agent, 'lab-1', volume!);
-      // reconnecting takes at most reconnectMaxSeconds (2 s) + 25 % jitter, then hello, mirror.begin
-      for (const [i, gap] of gaps.entries()) {
-        t.true(gap < 6000, `outage ${i + 1}: the agent's next PUT left ${gap} ms after the gateway was back`);
-      }
+      // the lost sessions were not counted against the volume: no attempt recorded, so no backoff
+      // (the gaps above are logged, not asserted: wall-clock bounds do not belong in the suite)
+      const entries = outbox(agent);
+      t.is(entries.length, 1, 'one volume, one outbox entry');
+      const entry = entries[0];
+      t.is(entry?.attempts, 0, `no failed attempt recorded: ${entry?.last_error}`);
+      t.is(entry?.state, 'acked');
       t.log(`case 2b took ${Math.round((Date.now() - t0) / 1000)} s`);
     }),
 );
