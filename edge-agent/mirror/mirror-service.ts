@@ -201,6 +201,7 @@ export class MirrorService {
       const now = Date.now();
       const entry = this.o.catalog.pendingMirrors().find((e) => (this.retryAt.get(e.id) ?? 0) <= now);
       if (!entry) {
+        this.pool.trim(); // nothing to send: the part buffers go back to the heap
         await this.idle(this.o.pollMs ?? 2000);
         continue;
       }

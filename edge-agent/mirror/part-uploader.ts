@@ -166,6 +166,14 @@ export class PartBufferPool {
     }
   }
 
+  /** Lets go of the buffers no one holds (the mirror calls it when idle, so idle memory is small). */
+  trim(): number {
+    const n = this.free.length;
+    this.alive -= n;
+    this.free.length = 0;
+    return n;
+  }
+
   private take(size: number): Buffer | undefined {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {

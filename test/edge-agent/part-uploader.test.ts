@@ -277,6 +277,14 @@ test('buffer pool: lends at most maxBuffers, reuses them, and grows a too-small 
   t.is((await t.throwsAsync(waiting, { instanceOf: MirrorError }))?.code, 'ABORTED');
   big.release();
   b2.release();
+  // idle: trim lets every free buffer go; the next part allocates afresh
+  t.is(pool.trim(), 2);
+  t.is(pool.buffers, 0);
+  const d = await pool.acquire(10);
+  t.is(pool.allocations, 4);
+  t.is(pool.trim(), 0, 'a lent buffer is not trimmed');
+  d.release();
+  t.is(pool.buffers, 1);
 });
 
 test('S3 error bodies: Code and Message', (t) => {
