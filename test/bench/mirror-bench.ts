@@ -1015,8 +1015,8 @@ export function mirrorMarkdown(f: MirrorFigures, command: string): string[] {
           "*Agent daemon*: the whole agent during the whole path's mirror: VmRSS sampled every 50 ms from mirror.begin to the",
           'ack, and its VmHWM reset (clear_refs) when the mirror began; *before* is its VmRSS when the mirror began (just after',
           `the burn), *after* once the volume is acknowledged. Before its first mirror the agent held ${mb(fp[0]!.agentRssBeforeBytes)}, after it`,
-          `${mb(fp[0]!.agentRssAfterBytes)}: the mirror's pool of ${f.concurrency} part buffers (MirrorService's PartBufferPool) stays allocated for the`,
-          "agent's life.",
+          `${mb(fp[0]!.agentRssAfterBytes)}: the mirror's pool of ${f.concurrency} part buffers (MirrorService's PartBufferPool) is held while the`,
+          'outbox has work, and let go (trimmed) once it is empty, which is after the moment *after* is read.',
         ]
       : []),
     '',
