@@ -68,11 +68,16 @@ export async function beginMirror(m: Begin, session: SessionRow, deps: HandlerDe
     return ack(m.id, m.vsn, done.key, done.versionId, done.sha256);
   }
   let upload = deps.store.openUpload(session.site, m.vsn, m.sha256);
-  if (upload && (upload.size !== m.size || upload.manifestDigest !== m.manifestDigest)) {
-    // same image digest, other size or manifest: the earlier declaration cannot stand
+  if (upload && upload.size !== m.size) {
+    // same image digest, another size: the earlier declaration cannot stand
     await objects.abort(upload.key, upload.id);
     deps.store.setUploadState(upload.id, 'aborted', now, 'superseded by a new mirror.begin');
     upload = undefined;
+  }
+  if (upload && upload.manifestDigest !== m.manifestDigest) {
+    // the image is the same, its manifest changed (e.g. more verified copies): keep the parts
+    deps.store.setUploadManifestDigest(upload.id, m.manifestDigest, now);
+    upload = deps.store.upload(upload.id)!;
   }
   let stored = new Set<number>();
   if (upload) {

@@ -395,6 +395,13 @@ export class GatewayStore {
     this.db.prepare('UPDATE uploads SET state = ?, detail = ?, updated_at = ? WHERE id = ?').run(state, detail, at, id);
   }
 
+  /** The manifest an open upload will be completed with changed (same image). */
+  setUploadManifestDigest(id: string, manifestDigest: string, at: number): void {
+    this.db
+      .prepare(`UPDATE uploads SET manifest_digest = ?, updated_at = ? WHERE id = ? AND state = 'open'`)
+      .run(manifestDigest, at, id);
+  }
+
   /** Records activity on an open upload (the sweeper leaves active ones alone). */
   touchUpload(id: string, at: number): void {
     this.db.prepare(`UPDATE uploads SET updated_at = ? WHERE id = ? AND state = 'open'`).run(at, id);
