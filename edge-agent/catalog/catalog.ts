@@ -534,6 +534,12 @@ export class Catalog {
     })();
   }
 
+  /** The newest copy attempt made on a drive, if any. */
+  lastCopyOnDrive(drive: string): CopyRow | undefined {
+    const r = this.db.prepare('SELECT * FROM copies WHERE drive = ? ORDER BY id DESC LIMIT 1').get(drive) as any;
+    return r ? toCopy(r) : undefined;
+  }
+
   copy(id: number): CopyRow | undefined {
     const r = this.db.prepare('SELECT * FROM copies WHERE id = ?').get(id) as any;
     return r ? toCopy(r) : undefined;

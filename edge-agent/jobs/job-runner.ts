@@ -75,12 +75,34 @@ export class JobRunner {
   /** Resume every unfinished job. */
   async start(): Promise<number> {
     await fs.mkdir(this.o.jobsDir, { recursive: true });
+    await this.clearInterruptedDiscs();
     const jobs = this.o.catalog.unfinishedJobs();
     for (const job of jobs) {
       this.o.log.info('resuming job', { job: job.id, kind: job.kind });
       this.launch(job);
     }
     return jobs.length;
+  }
+
+  /**
+   * Before any job resumes: a stand-in drive still holding the disc of a copy
+   * attempt a crash cut short (its row `writing` or `written`) has it put aside
+   * on the shelf as interrupted, as writeVolume does when it next uses that
+   * drive. The copy is redone, perhaps on another drive, and the drive must
+   * not keep the ruin. A disc no attempt explains (loaded to be read) stays.
+   */
+  private async clearInterruptedDiscs(): Promise<void> {
+    for (const drive of this.o.pool.all()) {
+      if (drive.kind !== 'stand-in' || drive.isMissing()) continue;
+      const m = await drive.medium();
+      if (!m.loaded || m.blank) continue;
+      const last = this.o.catalog.lastCopyOnDrive(drive.name);
+      if (!last || (last.state !== 'writing' && last.state !== 'written')) continue;
+      const volume = this.o.catalog.volume(last.volumeId);
+      if (!volume) continue;
+      const aside = await drive.unload(volume.vsn, last.copyNo, 'interrupted');
+      this.o.log.warn('a disc a crash left in a drive was put aside', { drive: drive.name, medium: aside });
+    }
   }
 
   /** A number of copies the agent allows, of a medium it knows. */
