@@ -280,6 +280,11 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** The manifest index (derived from S3; `optarc-gateway reindex` rebuilds it): an SQLite file (default var/gateway/index.sqlite). */
+        search: z
+          .object({ index: z.string().min(1).optional() })
+          .strict()
+          .prefault({}),
         /** The operator's bearer token for the command API (POST /agents/ID/commands); absent: loopback only. */
         adminToken: z.string().min(16).optional(),
         /** Prometheus metrics at GET /metrics. */
@@ -330,5 +335,6 @@ export function agentPaths(agent: Config['agent']) {
 export function gatewayPaths(gateway: Config['gateway']) {
   return {
     store: path.resolve(gateway.store ?? path.join('var', 'gateway', 'gateway.sqlite')),
+    index: path.resolve(gateway.search.index ?? path.join('var', 'gateway', 'index.sqlite')),
   };
 }

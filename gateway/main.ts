@@ -24,6 +24,8 @@ import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
 import { AgentId, Vsn } from './protocol/session-messages.js';
 import { ObjectStore } from './s3/object-store.js';
+import { reindex } from './search/reindex.js';
+import { SqliteIndex } from './search/sqlite-index.js';
 import { GatewayStore } from './store/gateway-store.js';
 
 const PROGRAM = 'optarc-gateway';
@@ -41,6 +43,7 @@ const COMMANDS = `commands:
   config                       print the effective gateway configuration (JSON)
   serve                        run the handlers on the local host (gateway.http.host/port)
   sweep                        abort multipart uploads abandoned longer than gateway.mirror.abandonAfterSeconds
+  reindex                      rebuild the manifest index (gateway.search.index) from the manifests in S3 alone
   agents add --site SITE [--expires-days N]
                                issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
@@ -199,10 +202,32 @@ async function sweep(args: string[]): Promise<void> {
   }
 }
 
+/** Rebuilds the manifest index from the bucket's manifests alone (into gateway.search.index). */
+async function reindexCommand(args: string[]): Promise<void> {
+  if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
+  const log = createLogger('gateway', config.log.level);
+  const objects = await openBucket(log);
+  if (!objects) {
+    process.stderr.write(`${PROGRAM}: no S3 bucket configured (gateway.s3)\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const index = new SqliteIndex(gatewayPaths(config.gateway).index);
+  try {
+    const r = await reindex(objects, index, config.gateway.mirror.maxManifestBytes);
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    if (r.skipped.length > 0) process.exitCode = 1;
+  } finally {
+    index.close();
+    objects.destroy();
+  }
+}
+
 async function serve(args: string[]): Promise<void> {
   if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
   const log = createLogger('gateway', config.log.level);
   const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  const index = new SqliteIndex(gatewayPaths(config.gateway).index);
   const objects = await openBucket(log);
   let host: Awaited<ReturnType<typeof startLocalHost>>;
   try {
@@ -211,10 +236,12 @@ async function serve(args: string[]): Promise<void> {
       port: config.gateway.http.port,
       store,
       objects,
+      index,
       settings: config.gateway,
       log,
     });
   } catch (e) {
+    index.close();
     store.close();
     process.stderr.write(`${PROGRAM}: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
@@ -238,6 +265,7 @@ async function serve(args: string[]): Promise<void> {
     if (sweeper) clearInterval(sweeper);
     await host.close();
     objects?.destroy();
+    index.close();
     store.close();
     process.exit(0);
   };
@@ -383,6 +411,8 @@ if (commandName === 'config') {
   await serve(args);
 } else if (commandName === 'sweep') {
   await sweep(args);
+} else if (commandName === 'reindex') {
+  await reindexCommand(args);
 } else if (commandName === 'command') {
   await command(args);
 } else {

@@ -14,6 +14,7 @@ import type { Logger } from '../../clients/oncrpc/logger.js';
 import { type Config, configSchema } from '../../config/schema.js';
 import type { GatewayMessage } from '../protocol/session-messages.js';
 import type { ObjectStore } from '../s3/object-store.js';
+import type { SearchIndex } from '../search/search-index.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 
 export type WebSocketEventType = 'CONNECT' | 'DISCONNECT' | 'MESSAGE';
@@ -67,6 +68,8 @@ export interface HandlerDeps {
   objects?: ObjectStore;
   /** Defaults (configSchema's) when absent. */
   settings?: GatewaySettings;
+  /** The manifest index; acknowledged volumes are indexed into it when present. */
+  index?: SearchIndex;
   log?: Logger;
   /** Sends one message to a connection; rejects with GoneError when it is closed. */
   postToConnection(connectionId: string, message: GatewayMessage): Promise<void>;

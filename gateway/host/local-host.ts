@@ -34,6 +34,7 @@ import {
 import { matchHttpRoute, WEBSOCKET_ROUTES } from '../handlers/routes.js';
 import { encodeMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { ObjectStore } from '../s3/object-store.js';
+import type { SearchIndex } from '../search/search-index.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 
 export interface LocalHostOptions {
@@ -43,6 +44,8 @@ export interface LocalHostOptions {
   store: GatewayStore;
   /** The bucket (absent: mirror requests are refused with S3_NOT_CONFIGURED). */
   objects?: ObjectStore;
+  /** The manifest index acknowledged volumes go into. */
+  index?: SearchIndex;
   settings?: GatewaySettings;
   log?: Logger;
 }
@@ -82,6 +85,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const deps: HandlerDeps = {
     store: options.store,
     objects: options.objects,
+    index: options.index,
     settings: options.settings,
     log,
     async postToConnection(connectionId, message) {

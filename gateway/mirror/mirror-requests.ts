@@ -277,6 +277,20 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
     manifestDigest: digest,
     ackedAt: now(),
   });
+  // the index is derived (reindex rebuilds it from S3): failing to index never withholds the ack
+  try {
+    deps.index?.indexVolume({
+      site: session.site,
+      vsn: upload.vsn,
+      key: upload.key,
+      versionId,
+      manifestKey: upload.manifestKey,
+      ackedAt: now(),
+      manifest: mf,
+    });
+  } catch (e) {
+    deps.log?.error('indexing a mirrored volume failed', { vsn: upload.vsn, error: (e as Error).message });
+  }
   deps.log?.info('mirror acknowledged', {
     site: session.site,
     vsn: upload.vsn,

@@ -19,6 +19,8 @@ export interface TestGateway {
   url: string;
   config: string;
   store: string;
+  /** The gateway's manifest index file. */
+  index: string;
   bucket: string;
   s3: S3Client;
   /** Issues a token for a new agent of `site` (through the CLI). */
@@ -45,6 +47,7 @@ export async function makeGateway(
       gateway: {
         http: { host: '127.0.0.1', port },
         store,
+        search: { index: path.join(dir, 'index.sqlite') },
         s3: { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket },
         mirror: { partSizeBytes: 5 * 1024 * 1024, ...options.mirror },
         ...(options.policy ? { policy: options.policy } : {}),
@@ -58,6 +61,7 @@ export async function makeGateway(
     url: `ws://127.0.0.1:${port}`,
     config,
     store,
+    index: path.join(dir, 'index.sqlite'),
     bucket,
     s3,
     async issue(site) {
