@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { Policy } from '../gateway/protocol/session-messages.js';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -251,32 +252,12 @@ export const configSchema = z
         /** The policy sessions get: upload throttle (bytes/s), storage class, required copies. */
         policy: z
           .object({
-            throttleBytesPerSecond: z.number().int().min(1).nullable().default(null),
-            storageClass: z
-              .enum([
-                'STANDARD',
-                'STANDARD_IA',
-                'ONEZONE_IA',
-                'INTELLIGENT_TIERING',
-                'GLACIER_IR',
-                'GLACIER',
-                'DEEP_ARCHIVE',
-              ])
-              .default('STANDARD'),
-            requiredCopies: z.number().int().min(1).max(16).default(1),
+            // the session policy's own types (gateway/protocol): what is configured is what can be sent
+            throttleBytesPerSecond: Policy.shape.throttleBytesPerSecond.default(null),
+            storageClass: Policy.shape.storageClass.default('STANDARD'),
+            requiredCopies: Policy.shape.requiredCopies.default(1),
             /** When agents may upload: UTC windows (days 0 = Sunday .. 6, HH:MM start and end); empty = always. */
-            schedule: z
-              .array(
-                z
-                  .object({
-                    days: z.array(z.number().int().min(0).max(6)).min(1).max(7),
-                    start: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'HH:MM'),
-                    end: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'HH:MM'),
-                  })
-                  .strict(),
-              )
-              .max(32)
-              .default([]),
+            schedule: Policy.shape.schedule.default([]),
           })
           .strict()
           .prefault({}),

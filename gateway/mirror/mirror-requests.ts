@@ -51,8 +51,21 @@ function uploadOf(uploadId: string, session: SessionRow, deps: HandlerDeps): Upl
   return upload;
 }
 
-async function storedParts(objects: ObjectStore, upload: UploadRow) {
-  return objects.listParts(upload.key, upload.id);
+/**
+ * The parts S3 holds of an upload the agent goes on with; an upload S3 no
+ * longer knows (the sweeper, a lifecycle rule) is recorded aborted and the
+ * agent told to begin again (UPLOAD_CLOSED).
+ */
+async function storedParts(objects: ObjectStore, upload: UploadRow, deps: HandlerDeps) {
+  try {
+    return await objects.listParts(upload.key, upload.id);
+  } catch (e) {
+    if (e instanceof ObjectStoreError && e.code === 'NO_SUCH_UPLOAD') {
+      deps.store.setUploadState(upload.id, 'aborted', (deps.now ?? Date.now)(), 'S3 no longer knows the upload');
+      throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} was aborted; begin the mirror again`);
+    }
+    throw e;
+  }
 }
 
 function ack(replyTo: string, vsn: string, key: string, versionId: string, sha256: string): GatewayMessage {
@@ -82,7 +95,7 @@ export async function beginMirror(m: Begin, session: SessionRow, deps: HandlerDe
   let stored = new Set<number>();
   if (upload) {
     try {
-      stored = new Set((await storedParts(objects, upload)).map((p) => p.partNumber));
+      stored = new Set((await storedParts(objects, upload, deps)).map((p) => p.partNumber));
       deps.store.touchUpload(upload.id, now);
       deps.log?.info('mirror resumed', {
         site: session.site,
@@ -91,8 +104,8 @@ export async function beginMirror(m: Begin, session: SessionRow, deps: HandlerDe
         partsStored: stored.size,
       });
     } catch (e) {
-      if (!(e instanceof ObjectStoreError && e.code === 'NO_SUCH_UPLOAD')) throw e;
-      deps.store.setUploadState(upload.id, 'aborted', now, 'S3 no longer knows the upload');
+      // S3 forgot it (recorded aborted by storedParts): a new upload is begun below
+      if (!(e instanceof HandlerError && e.code === 'UPLOAD_CLOSED')) throw e;
       upload = undefined;
     }
   }
@@ -131,16 +144,7 @@ export async function morePlan(m: More, session: SessionRow, deps: HandlerDeps):
   if (m.fromPart > partCount(upload.size, upload.partSize)) {
     throw new HandlerError('BAD_PART', `fromPart: the upload has ${partCount(upload.size, upload.partSize)} parts`);
   }
-  let stored: Set<number>;
-  try {
-    stored = new Set((await storedParts(objects, upload)).map((p) => p.partNumber));
-  } catch (e) {
-    if (e instanceof ObjectStoreError && e.code === 'NO_SUCH_UPLOAD') {
-      deps.store.setUploadState(upload.id, 'aborted', (deps.now ?? Date.now)(), 'S3 no longer knows the upload');
-      throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} was aborted; begin the mirror again`);
-    }
-    throw e;
-  }
+  const stored = new Set((await storedParts(objects, upload, deps)).map((p) => p.partNumber));
   deps.store.touchUpload(upload.id, (deps.now ?? Date.now)());
   return planMessage(objects, upload, m.id, m.fromPart, stored, settingsOf(deps).mirror.partsPerPlan);
 }
@@ -165,16 +169,7 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
   if (m.parts.length !== count || m.parts.some((p, i) => p.partNumber !== i + 1)) {
     throw new HandlerError('PARTS_MISMATCH', `parts: the upload has ${count} parts; list each once, 1 to ${count}`);
   }
-  let stored: Awaited<ReturnType<typeof storedParts>>;
-  try {
-    stored = await storedParts(objects, upload);
-  } catch (e) {
-    if (e instanceof ObjectStoreError && e.code === 'NO_SUCH_UPLOAD') {
-      deps.store.setUploadState(upload.id, 'aborted', now(), 'S3 no longer knows the upload');
-      throw new HandlerError('UPLOAD_CLOSED', `uploadId: upload ${upload.id} was aborted; begin the mirror again`);
-    }
-    throw e;
-  }
+  const stored = await storedParts(objects, upload, deps);
   const byNumber = new Map(stored.map((p) => [p.partNumber, p]));
   for (const p of m.parts) {
     const s = byNumber.get(p.partNumber);

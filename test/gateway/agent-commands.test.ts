@@ -16,7 +16,6 @@ import path from 'node:path';
 import test from 'ava';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
-import type { Logger } from '../../clients/oncrpc/logger.js';
 import { configSchema } from '../../config/schema.js';
 import { GoneError, type HandlerDeps, type HttpEvent } from '../../gateway/handlers/events.js';
 import { messageHandler } from '../../gateway/handlers/message.js';
@@ -27,6 +26,7 @@ import { GatewayMessage } from '../../gateway/protocol/session-messages.js';
 import { openSession, policyFor } from '../../gateway/sessions/open-session.js';
 import { GatewayStore } from '../../gateway/store/gateway-store.js';
 import { BIN, freePort, run, startDaemon, stopDaemon } from '../helpers/processes.js';
+import { type LoggedLine, recordingLogger } from '../helpers/recording-logger.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 
@@ -37,7 +37,7 @@ interface Fixture {
   posted: Map<string, GatewayMessage[]>;
   /** Connection ids postToConnection answers GoneError for. */
   gone: Set<string>;
-  logs: { level: string; msg: string; fields?: Record<string, unknown> }[];
+  logs: LoggedLine[];
   agent: { id: string; site: string };
   other: { id: string; site: string };
 }
@@ -57,12 +57,7 @@ function fixture(
   const other = tokens.issue('lab-2').agent;
   const posted = new Map<string, GatewayMessage[]>();
   const gone = new Set<string>();
-  const logs: Fixture['logs'] = [];
-  const log: Logger = {
-    info: (msg, fields) => logs.push({ level: 'info', msg, fields }),
-    warn: (msg, fields) => logs.push({ level: 'warn', msg, fields }),
-    error: (msg, fields) => logs.push({ level: 'error', msg, fields }),
-  };
+  const { log, logs } = recordingLogger();
   const deps: HandlerDeps = {
     store,
     settings: configSchema.parse({ gateway: settings }).gateway,

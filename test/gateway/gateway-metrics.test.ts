@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import WebSocket from 'ws';
-import type { Logger } from '../../clients/oncrpc/logger.js';
 import { configSchema } from '../../config/schema.js';
 import { connectHandler } from '../../gateway/handlers/connect.js';
 import { disconnectHandler } from '../../gateway/handlers/disconnect.js';
@@ -20,22 +19,12 @@ import type { HandlerDeps, HttpEvent } from '../../gateway/handlers/events.js';
 import { gatewayMetricsHandler } from '../../gateway/handlers/gateway-metrics.js';
 import { AgentTokens } from '../../gateway/identity/agent-tokens.js';
 import { GatewayStore } from '../../gateway/store/gateway-store.js';
+import { parseMetrics } from '../helpers/metrics-text.js';
 import { BIN, freePort, run, startDaemon, stopDaemon } from '../helpers/processes.js';
+import { recordingLogger } from '../helpers/recording-logger.js';
 
 const ADMIN = 'metrics-admin-token-0123456789';
 const NOW = Date.UTC(2030, 0, 1);
-
-/** name{labels} → value, from a text exposition (labels sorted as rendered). */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (!m) throw new Error(`bad exposition line: ${line}`);
-    out.set(m[1]!, m[2] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[2]));
-  }
-  return out;
-}
 
 function fixture(t: ExecutionContext, settings: Record<string, unknown> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'optarc-gw-metrics-'));
@@ -45,12 +34,7 @@ function fixture(t: ExecutionContext, settings: Record<string, unknown> = {}) {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-  const log: Logger = {
-    info: (msg, fields) => logs.push({ level: 'info', msg, fields }),
-    warn: (msg, fields) => logs.push({ level: 'warn', msg, fields }),
-    error: (msg, fields) => logs.push({ level: 'error', msg, fields }),
-  };
+  const { log, logs } = recordingLogger();
   const deps: HandlerDeps = {
     store,
     settings: configSchema.parse({ gateway: settings }).gateway,

@@ -62,6 +62,7 @@ import {
   makeGateway,
   mirroredAgent,
   outbox,
+  stagedFiles,
   type TestGateway,
   volumeStates,
   waitFor,
@@ -107,19 +108,6 @@ function volumesOf(agent: BurnAgent): VolumeImage[] {
 
 const sentParts = (agent: BurnAgent) =>
   query<{ n: number }>(catalogOf(agent), 'SELECT COUNT(*) AS n FROM mirror_parts')[0]!.n;
-
-async function stagedFiles(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string) => {
-    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(p);
-    }
-  };
-  await walk(root);
-  return out;
-}
 
 /** Stages `files` with the C client and burns them (one copy of `media`); the burn job's number. */
 async function stageAndBurn(

@@ -126,6 +126,20 @@ export function outbox(
   }
 }
 
+/** Every file under `root` (the agent's staging area), recursively; none when it is gone. */
+export async function stagedFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(p);
+    }
+  };
+  await walk(root);
+  return out;
+}
+
 export async function waitFor(
   what: string,
   check: () => boolean | Promise<boolean>,

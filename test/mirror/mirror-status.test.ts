@@ -19,6 +19,7 @@ import { mirrorFamilies, render } from '../../edge-agent/metrics/index.js';
 import type { MirrorStatus } from '../../edge-agent/mirror/mirror-service.js';
 import { volumeMirrorState } from '../../edge-agent/service/burn-procedures.js';
 import { makeTree, startBurnAgent } from '../edge-agent/burn-kit.js';
+import { parseMetrics } from '../helpers/metrics-text.js';
 import { BIN, freePort, run } from '../helpers/processes.js';
 import { rgwMissing, sharedRgw } from '../helpers/test-rgw.js';
 import { makeGateway, outbox, volumeStates, waitFor } from './mirror-kit.js';
@@ -27,18 +28,6 @@ const MiB = 1024 * 1024;
 const ADMIN = 'mirror-status-admin-token-0123456789';
 const missing = rgwMissing();
 const rgwTest = missing ? test.skip : test;
-
-/** name{labels} → value, from a text exposition. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (!m) throw new Error(`bad exposition line: ${line}`);
-    out.set(m[1]!, m[2] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[2]));
-  }
-  return out;
-}
 
 async function scrape(url: string, token?: string): Promise<Map<string, number>> {
   const r = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});

@@ -16,7 +16,16 @@ import { makeTree } from '../edge-agent/burn-kit.js';
 import { buildCClient, C_CLIENT } from '../helpers/c-programs.js';
 import { run } from '../helpers/processes.js';
 import { rgwMissing, sharedRgw } from '../helpers/test-rgw.js';
-import { getObject, listKeys, makeGateway, mirroredAgent, outbox, volumeStates, waitFor } from './mirror-kit.js';
+import {
+  getObject,
+  listKeys,
+  makeGateway,
+  mirroredAgent,
+  outbox,
+  stagedFiles,
+  volumeStates,
+  waitFor,
+} from './mirror-kit.js';
 
 const MiB = 1024 * 1024;
 const missing = rgwMissing();
@@ -25,19 +34,6 @@ const rgwTest = missing ? test.skip : test;
 test.before(() => buildCClient());
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function stagedFiles(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string) => {
-    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(p);
-    }
-  };
-  await walk(root);
-  return out;
-}
 
 rgwTest(
   `a tree burned while the gateway is down waits in the outbox; once the gateway is up every volume is mirrored, verified, and only then released${missing ? ` [SKIPPED: ${missing}]` : ''}`,
