@@ -218,7 +218,7 @@ async function reindexCommand(args: string[]): Promise<void> {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     if (r.skipped.length > 0) process.exitCode = 1;
   } finally {
-    index.close();
+    await index.close();
     objects.destroy();
   }
 }
@@ -241,7 +241,7 @@ async function serve(args: string[]): Promise<void> {
       log,
     });
   } catch (e) {
-    index.close();
+    await index.close();
     store.close();
     process.stderr.write(`${PROGRAM}: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
@@ -265,7 +265,7 @@ async function serve(args: string[]): Promise<void> {
     if (sweeper) clearInterval(sweeper);
     await host.close();
     objects?.destroy();
-    index.close();
+    await index.close();
     store.close();
     process.exit(0);
   };

@@ -274,7 +274,7 @@ export async function completeMirror(m: Complete, session: SessionRow, deps: Han
   });
   // the index is derived (reindex rebuilds it from S3): failing to index never withholds the ack
   try {
-    deps.index?.indexVolume({
+    await deps.index?.indexVolume({
       site: session.site,
       vsn: upload.vsn,
       key: upload.key,

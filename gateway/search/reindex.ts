@@ -52,7 +52,7 @@ export async function reindex(
       skip(`its image ${key} is ${head ? `${head.size} bytes, not ${manifest.image.bytes}` : 'missing'}`);
       continue;
     }
-    index.indexVolume({
+    await index.indexVolume({
       site,
       vsn,
       key,

@@ -4,9 +4,16 @@
  * of which S3 object restores it?". The index is derived: S3's manifests are
  * the truth and `optarc-gateway reindex` rebuilds it from them alone.
  *
- * This file is the interface the gateway uses; sqlite-index.ts is the
- * embedded backend. A volume is indexed whole and replaces what the index
- * held for it (an APPEND's newer manifest lists every session's files).
+ * This file is the interface the gateway uses, with two backends behind it:
+ * sqlite-index.ts (embedded, the default) and postgres-index.ts (a shared
+ * database for a gateway that runs as many instances). Both pass the same
+ * tests (test/gateway/search-backends.test.ts).
+ *
+ * A volume is indexed whole and replaces what the index held for it (an
+ * APPEND's newer manifest lists every session's files). Backends answer only
+ * indexed filters (site, exact path, path substring, SHA-256, VSN, size,
+ * mtime, volume date) in one stable order; globs and regexes are matched by
+ * path-matchers.ts over a substring-narrowed scan, the same for every backend.
  */
 import type { VolumeManifest } from '../protocol/volume-manifest.js';
 
@@ -23,37 +30,104 @@ export interface IndexedVolume {
   manifest: VolumeManifest;
 }
 
-export interface FileQuery {
-  /** Sites the reader may see (required: there is no unscoped read). */
-  sites: readonly string[];
-  /** A substring of the path (3 characters or more use the trigram index). */
-  pathContains?: string;
-  /** The file's SHA-256, hex. */
-  sha256?: string;
-  vsn?: string;
-  limit: number;
-  /** Resume after this hit (from the previous page). */
-  after?: { site: string; vsn: string; path: string };
-}
-
-export interface FileHit {
+/**
+ * Where a hit sits in the one stable order of results: site, VSN, path, then
+ * the entry's position in its manifest's file list (a path may repeat across
+ * an APPEND's sessions). The same for every backend and after a reindex.
+ */
+export interface FileKey {
   site: string;
   vsn: string;
   path: string;
+  entry: number;
+}
+
+export interface FileQuery {
+  /** Sites the reader may see (required: there is no unscoped read; empty finds nothing). */
+  sites: readonly string[];
+  /** The whole path, exactly. */
+  path?: string;
+  /**
+   * A substring of the path, case-insensitive (ASCII letters at least), 3
+   * characters or more (MIN_SUBSTRING): served by a trigram index.
+   */
+  pathContains?: string;
+  /** The file's SHA-256, lowercase hex. */
+  sha256?: string;
+  vsn?: string;
+  /** Size in bytes, inclusive bounds. */
+  sizeMin?: number;
+  sizeMax?: number;
+  /** The file's mtime, seconds since the epoch: from (inclusive), before (exclusive). */
+  mtimeFrom?: number;
+  mtimeBefore?: number;
+  /** Only files of volumes created (manifest createdAt) at or after this, ms since the epoch: "new since". */
+  volumeCreatedSince?: number;
+  /** At most this many hits (1..MAX_LIMIT). */
+  limit: number;
+  /** Only hits after this key (the previous page's last). */
+  after?: FileKey;
+}
+
+export interface FileHit extends FileKey {
   size: number;
   sha256: string;
   mtimeSeconds: number;
+  mode: number;
   session: number;
+  /** Set when the file was cut into parts across volumes. */
+  part: { index: number; count: number; offset: number; length: number } | null;
   key: string;
   versionId: string;
+  /** Byte ranges of the file in the image object, in order. */
   extents: { offset: number; length: number }[];
   copies: { copy: number; drive: string; medium: string | null; verifiedAt: string }[];
+  /** The volume's manifest createdAt, ms since the epoch. */
+  volumeCreatedAt: number;
 }
 
+export interface VolumeQuery {
+  sites: readonly string[];
+  vsn?: string;
+  /** Only volumes created at or after this, ms since the epoch. */
+  createdSince?: number;
+  limit: number;
+  /** Only volumes after this (site, vsn). */
+  after?: { site: string; vsn: string };
+}
+
+export interface VolumeSummary {
+  site: string;
+  vsn: string;
+  label: string;
+  media: string;
+  key: string;
+  versionId: string;
+  manifestKey: string;
+  imageBytes: number;
+  imageSha256: string;
+  sessions: number;
+  copies: FileHit['copies'];
+  /** ms since the epoch */
+  createdAt: number;
+  ackedAt: number;
+  files: number;
+  /** Sum of the files' sizes. */
+  bytes: number;
+}
+
+export const MIN_SUBSTRING = 3;
+export const MAX_LIMIT = 1000;
+
 export interface SearchIndex {
-  indexVolume(volume: IndexedVolume): void;
-  findFiles(query: FileQuery): FileHit[];
-  /** Every (site, vsn) indexed, with its file count, in order: for checks and the rebuild. */
-  volumes(): { site: string; vsn: string; versionId: string; files: number }[];
-  close(): void;
+  /** Which backend: for logs and reports. */
+  readonly backend: 'sqlite' | 'postgres';
+  indexVolume(volume: IndexedVolume): Promise<void>;
+  /** Hits in the stable order (site, vsn, path, entry), at most q.limit. */
+  findFiles(q: FileQuery): Promise<FileHit[]>;
+  /** Volumes in the order (site, vsn), at most q.limit. */
+  listVolumes(q: VolumeQuery): Promise<VolumeSummary[]>;
+  /** Every volume and its file count, in order, unscoped: for checks and the rebuild. */
+  volumes(): Promise<{ site: string; vsn: string; versionId: string; files: number }[]>;
+  close(): Promise<void>;
 }

@@ -47,7 +47,7 @@ rgwTest(
     await gw.stop(); // the index file is read here as another process would
 
     const index = new SqliteIndex(gw.index);
-    const live = { volumes: index.volumes(), files: index.findFiles({ sites: ['lab-1'], limit: 1000 }) };
+    const live = { volumes: await index.volumes(), files: await index.findFiles({ sites: ['lab-1'], limit: 1000 }) };
     t.deepEqual(
       live.volumes.map((v) => v.vsn),
       vsns,
@@ -55,7 +55,7 @@ rgwTest(
     t.is(live.files.length, files.size);
 
     // by substring, across volumes, in a stable order
-    const m31 = index.findFiles({ sites: ['lab-1'], pathContains: 'm31.fits', limit: 10 });
+    const m31 = await index.findFiles({ sites: ['lab-1'], pathContains: 'm31.fits', limit: 10 });
     t.deepEqual(
       m31.map((h) => h.path),
       ['night1/m31.fits', 'night4/m31.fits'].sort((a, b) => {
@@ -65,22 +65,22 @@ rgwTest(
       }),
     );
     // paging: one hit per page, the second page after the first hit
-    const [page1] = index.findFiles({ sites: ['lab-1'], pathContains: 'm31', limit: 1 });
-    const page2 = index.findFiles({ sites: ['lab-1'], pathContains: 'm31', limit: 1, after: page1 });
+    const [page1] = await index.findFiles({ sites: ['lab-1'], pathContains: 'm31', limit: 1 });
+    const page2 = await index.findFiles({ sites: ['lab-1'], pathContains: 'm31', limit: 1, after: page1 });
     t.is(page2.length, 1);
     t.not(page2[0]!.path + page2[0]!.vsn, page1!.path + page1!.vsn);
     // SQL-looking text is data; a short substring works without the trigram index
     t.deepEqual(
-      index.findFiles({ sites: ['lab-1'], pathContains: "o'brien; DROP TABLE", limit: 10 }).map((h) => h.path),
+      (await index.findFiles({ sites: ['lab-1'], pathContains: "o'brien; DROP TABLE", limit: 10 })).map((h) => h.path),
       ["night3/o'brien; DROP TABLE indexed_files.txt"],
     );
-    t.is(index.findFiles({ sites: ['lab-1'], pathContains: 'm4', limit: 10 }).length, 1);
+    t.is((await index.findFiles({ sites: ['lab-1'], pathContains: 'm4', limit: 10 })).length, 1);
     // another site's reader sees nothing
-    t.deepEqual(index.findFiles({ sites: ['lab-2'], pathContains: 'fits', limit: 10 }), []);
+    t.deepEqual(await index.findFiles({ sites: ['lab-2'], pathContains: 'fits', limit: 10 }), []);
 
     // by SHA-256; the hit's extents restore the file from the image object alone
     const want = files.get('night2/m42.fits')!;
-    const [hit] = index.findFiles({ sites: ['lab-1'], sha256: sha256(want), limit: 10 });
+    const [hit] = await index.findFiles({ sites: ['lab-1'], sha256: sha256(want), limit: 10 });
     t.is(hit?.path, 'night2/m42.fits');
     t.is(hit?.copies.length, 1);
     const parts: Buffer[] = [];
@@ -88,10 +88,10 @@ rgwTest(
       parts.push(await getObject(gw, hit!.key, `bytes=${e.offset}-${e.offset + e.length - 1}`));
     t.true(Buffer.concat(parts).equals(want), 'restored byte-identical');
     t.is(
-      index.findFiles({ sites: ['lab-1'], vsn: hit!.vsn, limit: 100 }).every((h) => h.vsn === hit!.vsn),
+      (await index.findFiles({ sites: ['lab-1'], vsn: hit!.vsn, limit: 100 })).every((h) => h.vsn === hit!.vsn),
       true,
     );
-    index.close();
+    await index.close();
 
     // reindex from S3 alone gives the same index; a forged manifest is skipped
     await gw.s3.send(
@@ -112,8 +112,8 @@ rgwTest(
       ['sites/lab-1/volumes/OPT999999/manifest.json'],
     );
     const rebuilt = new SqliteIndex(gw.index);
-    t.deepEqual(rebuilt.volumes(), live.volumes);
-    t.deepEqual(rebuilt.findFiles({ sites: ['lab-1'], limit: 1000 }), live.files);
-    rebuilt.close();
+    t.deepEqual(await rebuilt.volumes(), live.volumes);
+    t.deepEqual(await rebuilt.findFiles({ sites: ['lab-1'], limit: 1000 }), live.files);
+    await rebuilt.close();
   },
 );
