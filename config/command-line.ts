@@ -48,7 +48,7 @@ export function parseCommandLine(
   argv: string[],
   flags: Record<string, FlagSpec>,
   extraHelp = '',
-  extraOptions: Record<string, { type: 'string' | 'boolean' }> = {},
+  extraOptions: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {},
 ): CommandLine {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },

@@ -261,9 +261,28 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
-        /** The manifest index (derived from S3; `optarc-gateway reindex` rebuilds it): an SQLite file (default var/gateway/index.sqlite). */
+        /** The manifest index (derived from S3; `optarc-gateway reindex` rebuilds it) and the search API. */
         search: z
-          .object({ index: z.string().min(1).optional() })
+          .object({
+            /** The embedded index: an SQLite file (default var/gateway/index.sqlite). */
+            index: z.string().min(1).optional(),
+            /** A PostgreSQL database instead (postgres://...), shared by many gateway instances. */
+            postgresUrl: z
+              .string()
+              .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+              .optional(),
+            /** Lifetime of the presigned restore links in search results. */
+            linkSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .max(7 * 24 * 3600)
+              .default(3600),
+            /** Most time one glob or regex request may scan, ms (then it answers a partial page and a cursor). */
+            scanBudgetMs: z.number().int().min(10).max(60_000).default(1500),
+            /** Longest query string the search API reads (longer: 414). */
+            maxQueryChars: z.number().int().min(256).max(65_536).default(4096),
+          })
           .strict()
           .prefault({}),
         /** The operator's bearer token for the command API (POST /agents/ID/commands); absent: loopback only. */

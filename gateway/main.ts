@@ -22,6 +22,7 @@ import { gatewayPaths } from '../config/schema.js';
 import { runSweep } from './handlers/sweep.js';
 import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
+import { type ReaderInfo, ReaderTokens } from './identity/reader-tokens.js';
 import { AgentId, Vsn } from './protocol/session-messages.js';
 import { ObjectStore } from './s3/object-store.js';
 import { reindex } from './search/reindex.js';
@@ -48,7 +49,12 @@ const COMMANDS = `commands:
                                issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
   agents revoke ID             revoke an agent: its token stops working
-  (agents commands take --json for JSON output; the store is setting gateway.store)
+  readers add --site SITE [--site SITE2 ...] [--name TEXT] [--expires-days N]
+                               issue a search reader token for those sites (GET /api/v1/..., the
+                               search page at /search); the token is printed once
+  readers list                 list readers (id, name, sites, dates), never their tokens
+  readers revoke ID            revoke a reader: its token stops working
+  (agents and readers commands take --json; the store is setting gateway.store)
   command AGENT_ID pause [--reason TEXT] | resume | throttle BYTES|none | verify VSN [--wait] [--json]
                                send an operator command to an agent through the running gateway
                                (gateway.http.host/port, gateway.adminToken); BYTES per second, may end
@@ -63,7 +69,8 @@ const { config, positionals, values } = parseCommandLine(
   FLAGS,
   COMMANDS,
   {
-    site: { type: 'string' },
+    site: { type: 'string', multiple: true },
+    name: { type: 'string' },
     json: { type: 'boolean' },
     'expires-days': { type: 'string' },
     wait: { type: 'boolean' },
@@ -86,9 +93,33 @@ const shown = (a: AgentInfo) => ({
   expiresAt: iso(a.expiresAt),
 });
 
+/** The --site values (repeatable for readers). */
+const siteValues = (values.site as string[] | undefined) ?? [];
+
+/** `--expires-days N` as an expiry time, for an add command. */
+function expiryOf(command: string, sub: string | undefined): number | undefined {
+  const days = values['expires-days'] as string | undefined;
+  if (days === undefined) return undefined;
+  if (sub !== 'add') usage(`--expires-days goes with ${command} add`);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(days) || Number(days) <= 0) usage('--expires-days takes a positive number of days');
+  return Date.now() + Number(days) * 86_400_000;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+}
+
 function agents(args: string[]): void {
   const [sub, ...rest] = args;
-  const site = values.site as string | undefined;
+  if (siteValues.length > 1) usage('agents take one --site');
+  const site = siteValues[0];
   const json = values.json === true;
   if (sub !== 'add' && sub !== 'list' && sub !== 'revoke') {
     usage(
@@ -96,13 +127,7 @@ function agents(args: string[]): void {
     );
   }
   if (sub === 'add' && site === undefined) usage('agents add needs --site SITE');
-  const expiresDays = values['expires-days'] as string | undefined;
-  if (
-    expiresDays !== undefined &&
-    (sub !== 'add' || !/^[0-9]+(\.[0-9]+)?$/.test(expiresDays) || Number(expiresDays) <= 0)
-  ) {
-    usage(sub !== 'add' ? '--expires-days goes with agents add' : '--expires-days takes a positive number of days');
-  }
+  const expiresAt = expiryOf('agents', sub);
   if (sub === 'revoke' && site !== undefined) usage('agents revoke takes an agent id, not --site');
   if (sub === 'revoke' && rest.length !== 1) usage('agents revoke needs exactly one agent id');
   if (sub !== 'revoke' && rest.length > 0) usage(`unexpected argument '${rest[0]}'`);
@@ -118,7 +143,6 @@ function agents(args: string[]): void {
   try {
     const tokens = new AgentTokens(store);
     if (sub === 'add') {
-      const expiresAt = expiresDays === undefined ? undefined : Date.now() + Number(expiresDays) * 86_400_000;
       const { agent, token } = tokens.issue(site!, { expiresAt });
       if (json) {
         process.stdout.write(`${JSON.stringify({ ...shown(agent), token })}\n`);
@@ -133,23 +157,89 @@ function agents(args: string[]): void {
       if (json) {
         process.stdout.write(`${JSON.stringify(list)}\n`);
       } else {
-        const rows = [
+        printTable([
           ['ID', 'SITE', 'CREATED', 'REVOKED'],
           ...list.map((a) => [a.id, a.site, a.createdAt!, a.revokedAt ?? '-']),
-        ];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows)
-          process.stdout.write(
-            `${r
-              .map((c, i) => c.padEnd(widths[i]!))
-              .join('  ')
-              .trimEnd()}\n`,
-          );
+        ]);
       }
     } else {
       const agent = tokens.revoke(rest[0]!);
       if (json) process.stdout.write(`${JSON.stringify(shown(agent))}\n`);
       else process.stdout.write(`agent ${agent.id} (site ${agent.site}) revoked at ${iso(agent.revokedAt)}\n`);
+    }
+  } catch (e) {
+    if (e instanceof IdentityError) {
+      process.stderr.write(`${PROGRAM}: ${e.message}\n`);
+      process.exitCode = e.code === 'BAD_SITE' ? 2 : 1;
+      return;
+    }
+    throw e;
+  } finally {
+    store.close();
+  }
+}
+
+function readers(args: string[]): void {
+  const [sub, ...rest] = args;
+  const json = values.json === true;
+  if (sub !== 'add' && sub !== 'list' && sub !== 'revoke') {
+    usage(
+      sub ? `unknown readers command '${sub}' (add, list or revoke)` : 'readers needs a command: add, list or revoke',
+    );
+  }
+  if (sub === 'add' && siteValues.length === 0) usage('readers add needs --site SITE (repeat it for more sites)');
+  if (sub !== 'add' && siteValues.length > 0) usage(`--site goes with readers add`);
+  if (sub !== 'add' && values.name !== undefined) usage(`--name goes with readers add`);
+  const expiresAt = expiryOf('readers', sub);
+  if (sub === 'revoke' && rest.length !== 1) usage('readers revoke needs exactly one reader id');
+  if (sub !== 'revoke' && rest.length > 0) usage(`unexpected argument '${rest[0]}'`);
+  for (const site of siteValues) {
+    try {
+      checkSite(site);
+    } catch (e) {
+      usage((e as Error).message);
+    }
+  }
+  const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  const shownReader = (r: ReaderInfo) => ({
+    ...r,
+    createdAt: iso(r.createdAt),
+    expiresAt: iso(r.expiresAt),
+    revokedAt: iso(r.revokedAt),
+  });
+  try {
+    const tokens = new ReaderTokens(store);
+    if (sub === 'add') {
+      const { reader, token } = tokens.issue(siteValues, {
+        ...(values.name !== undefined ? { name: values.name as string } : {}),
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
+      });
+      if (json) process.stdout.write(`${JSON.stringify({ ...shownReader(reader), token })}\n`);
+      else {
+        process.stdout.write(
+          `reader ${reader.id}\nsites ${reader.sites.join(' ')}\n${reader.expiresAt === null ? '' : `expires ${iso(reader.expiresAt)}\n`}token ${token}\n`,
+        );
+        process.stderr.write(`${PROGRAM}: keep this token now: it is shown once and cannot be recovered\n`);
+      }
+    } else if (sub === 'list') {
+      const list = tokens.list().map(shownReader);
+      if (json) process.stdout.write(`${JSON.stringify(list)}\n`);
+      else
+        printTable([
+          ['ID', 'NAME', 'SITES', 'CREATED', 'EXPIRES', 'REVOKED'],
+          ...list.map((r) => [
+            r.id,
+            r.name || '-',
+            r.sites.join(','),
+            r.createdAt!,
+            r.expiresAt ?? '-',
+            r.revokedAt ?? '-',
+          ]),
+        ]);
+    } else {
+      const reader = tokens.revoke(rest[0]!);
+      if (json) process.stdout.write(`${JSON.stringify(shownReader(reader))}\n`);
+      else process.stdout.write(`reader ${reader.id} revoked at ${iso(reader.revokedAt)}\n`);
     }
   } catch (e) {
     if (e instanceof IdentityError) {
@@ -407,6 +497,8 @@ if (commandName === 'config') {
   process.stdout.write(`${JSON.stringify({ log: config.log, gateway: shownGateway }, null, 2)}\n`);
 } else if (commandName === 'agents') {
   agents(args);
+} else if (commandName === 'readers') {
+  readers(args);
 } else if (commandName === 'serve') {
   await serve(args);
 } else if (commandName === 'sweep') {

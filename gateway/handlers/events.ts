@@ -38,6 +38,8 @@ export interface HttpEvent {
   /** `GET /healthz` style: method, space, path. */
   routeKey: string;
   rawPath: string;
+  /** What follows `?` in the URL, undecoded ('' when none). */
+  rawQueryString?: string;
   /** Values of the route's `{name}` segments. */
   pathParameters?: Record<string, string>;
   headers?: Record<string, string | undefined>;
@@ -60,7 +62,7 @@ export class GoneError extends Error {
 }
 
 /** The gateway's settings the handlers read (config/schema.ts, section gateway). */
-export type GatewaySettings = Pick<Config['gateway'], 'mirror' | 'policy' | 'adminToken' | 'metrics'>;
+export type GatewaySettings = Pick<Config['gateway'], 'mirror' | 'policy' | 'adminToken' | 'metrics' | 'search'>;
 
 export interface HandlerDeps {
   store: GatewayStore;

@@ -14,6 +14,8 @@ import type { HttpHandler, WebSocketHandler } from './events.js';
 import { gatewayMetricsHandler } from './gateway-metrics.js';
 import { healthHandler } from './health.js';
 import { messageHandler } from './message.js';
+import { findFilesHandler, getVolumeHandler, listVolumesHandler, openapiHandler } from './search-api.js';
+import { SEARCH_PAGE_ROUTES } from './search-page.js';
 
 export const WEBSOCKET_ROUTES: Readonly<Record<'$connect' | '$disconnect' | '$default', WebSocketHandler>> = {
   $connect: connectHandler,
@@ -26,6 +28,11 @@ export const HTTP_ROUTES: Readonly<Record<string, HttpHandler>> = {
   'GET /metrics': gatewayMetricsHandler,
   'POST /agents/{agentId}/commands': postAgentCommandHandler,
   'GET /agents/{agentId}/commands/{commandId}': getAgentCommandHandler,
+  'GET /api/v1/files': findFilesHandler,
+  'GET /api/v1/volumes': listVolumesHandler,
+  'GET /api/v1/volumes/{site}/{vsn}': getVolumeHandler,
+  'GET /api/v1/openapi.json': openapiHandler,
+  ...SEARCH_PAGE_ROUTES,
 };
 
 /** The HTTP route matching `method` and `rawPath`, with its path parameters. */

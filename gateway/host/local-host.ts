@@ -115,7 +115,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
 
   const server = http.createServer((req, res) => {
-    const rawPath = (req.url ?? '/').split('?')[0]!;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQueryString = q < 0 ? '' : url.slice(q + 1);
     const route = matchHttpRoute(req.method ?? 'GET', rawPath);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -137,7 +140,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       const sourceIp = req.socket.remoteAddress;
       runHttp(
         handler,
-        { routeKey, rawPath, pathParameters, headers: flatHeaders(req), body, requestContext: { http: { sourceIp } } },
+        {
+          routeKey,
+          rawPath,
+          rawQueryString,
+          pathParameters,
+          headers: flatHeaders(req),
+          body,
+          requestContext: { http: { sourceIp } },
+        },
         res,
       );
     });

@@ -7,18 +7,10 @@
  * (8 random bytes; it names the agent, it is not secret) and secret is 32 random
  * bytes in base64url (43 characters, no padding).
  *
- * Hash: HMAC-SHA-256 keyed by a per-token random 16-byte salt over the whole
- * token text; the stored value is salt || mac (48 bytes). Why not scrypt: a
- * slow hash protects low-entropy secrets (passwords) against guessing, but the
- * secret here is 256 uniformly random bits, which no amount of hashing speed
- * makes guessable, while scrypt would cost CPU and memory on every agent
- * connection (a cheap way to load the gateway). The salt keeps equal inputs
- * from giving equal rows and rules out precomputed tables. The MAC covers the
- * token *text*, not the decoded bytes, so a token differing in any character
- * (including the last base64url character's unused bits) does not verify.
+ * Hash: salt || HMAC-SHA-256 of the token text (token-hash.ts); the store
+ * never holds a token.
  *
- * Verification compares MACs with crypto.timingSafeEqual (equal lengths, constant
- * time). The answer's order: malformed → BAD_TOKEN, no such agent → UNKNOWN_AGENT,
+ * The answer's order: malformed → BAD_TOKEN, no such agent → UNKNOWN_AGENT,
  * MAC differs → BAD_TOKEN, revoked → REVOKED, past its expiry → EXPIRED; so
  * only the holder of the real token learns that it has been revoked or expired.
  *
@@ -27,8 +19,9 @@
  */
 import crypto from 'node:crypto';
 import type { AgentRow, GatewayStore } from '../store/gateway-store.js';
+import { hashToken, tokenMatches, tokenSecret } from './token-hash.js';
 
-export type IdentityErrorCode = 'UNKNOWN_AGENT' | 'REVOKED' | 'EXPIRED' | 'BAD_TOKEN' | 'BAD_SITE';
+export type IdentityErrorCode = 'UNKNOWN_AGENT' | 'UNKNOWN_READER' | 'REVOKED' | 'EXPIRED' | 'BAD_TOKEN' | 'BAD_SITE';
 
 export class IdentityError extends Error {
   readonly code: IdentityErrorCode;
@@ -52,8 +45,6 @@ export interface AgentInfo {
 export const SITE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const AGENT_ID_PATTERN = /^[0-9a-f]{16}$/;
 const TOKEN_PATTERN = /^oa_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-const SALT_BYTES = 16;
-const MAC_BYTES = 32;
 
 export function isValidSite(site: string): boolean {
   return SITE_PATTERN.test(site);
@@ -73,10 +64,6 @@ export function checkSite(site: string): string {
 /** The S3 key prefix every key of `site` lies under: `sites/<site>/`. */
 export function siteKeyPrefix(site: string): string {
   return `sites/${checkSite(site)}/`;
-}
-
-function mac(salt: Buffer, token: string): Buffer {
-  return crypto.createHmac('sha256', salt).update(token, 'utf8').digest();
 }
 
 function info(row: AgentRow): AgentInfo {
@@ -102,10 +89,9 @@ export class AgentTokens {
     checkSite(site);
     const expiresAt = options.expiresAt ?? null;
     const id = crypto.randomBytes(8).toString('hex');
-    const token = `oa_${id}_${crypto.randomBytes(32).toString('base64url')}`;
-    const salt = crypto.randomBytes(SALT_BYTES);
+    const token = `oa_${id}_${tokenSecret()}`;
     const createdAt = this.now();
-    this.store.insertAgent({ id, site, tokenHash: Buffer.concat([salt, mac(salt, token)]), createdAt });
+    this.store.insertAgent({ id, site, tokenHash: hashToken(token), createdAt });
     if (expiresAt !== null) this.store.setAgentExpiry(id, expiresAt);
     return { agent: { id, site, createdAt, revokedAt: null, expiresAt }, token };
   }
@@ -116,11 +102,7 @@ export class AgentTokens {
     if (!m) throw new IdentityError('BAD_TOKEN', 'malformed agent token');
     const row = this.store.agent(m[1]!);
     if (!row) throw new IdentityError('UNKNOWN_AGENT', `unknown agent ${m[1]}`);
-    const stored = row.tokenHash;
-    if (stored.length !== SALT_BYTES + MAC_BYTES) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
-    const expected = stored.subarray(SALT_BYTES);
-    const actual = mac(stored.subarray(0, SALT_BYTES), token);
-    if (!crypto.timingSafeEqual(actual, expected)) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
+    if (!tokenMatches(row.tokenHash, token)) throw new IdentityError('BAD_TOKEN', 'agent token does not match');
     if (row.revokedAt !== null) throw new IdentityError('REVOKED', `agent ${row.id} was revoked`);
     if (row.expiresAt !== null && this.now() >= row.expiresAt) {
       throw new IdentityError('EXPIRED', `agent ${row.id}'s token expired at ${new Date(row.expiresAt).toISOString()}`);

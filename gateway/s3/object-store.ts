@@ -21,6 +21,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutBucketCorsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
@@ -201,6 +202,61 @@ export class ObjectStore {
           ...(o.contentType ? { ContentType: o.contentType } : {}),
         }),
         { expiresIn: this.presignSeconds },
+      ),
+    );
+  }
+
+  /**
+   * A presigned GET of bytes [start, end] (inclusive) of one version of an
+   * object: the Range header is signed, so the URL serves that range and no
+   * other (S3 refuses the request without the exact header). With filename,
+   * the answer carries `Content-Disposition: attachment` naming it.
+   */
+  async presignRangeGet(
+    key: string,
+    o: { versionId?: string; start: number; end: number; seconds: number; filename?: string },
+  ): Promise<string> {
+    if (!(Number.isSafeInteger(o.start) && Number.isSafeInteger(o.end) && 0 <= o.start && o.start <= o.end)) {
+      throw new RangeError(`bad range ${o.start}-${o.end}`);
+    }
+    const range = `bytes=${o.start}-${o.end}`;
+    return this.call(`presign GetObject ${this.where(key)} ${range}`, () =>
+      getSignedUrl(
+        this.client,
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range,
+          ...(o.versionId && o.versionId !== 'null' ? { VersionId: o.versionId } : {}),
+          ...(o.filename ? { ResponseContentDisposition: contentDisposition(o.filename) } : {}),
+        }),
+        { expiresIn: o.seconds, signableHeaders: new Set(['range']) },
+      ),
+    );
+  }
+
+  /**
+   * Lets browsers fetch presigned GETs from any origin (the search page's
+   * downloads): a bucket CORS rule for GET and HEAD with the Range header. The
+   * URLs themselves are the capability; CORS only lets a page read the answer.
+   */
+  async allowBrowserDownloads(): Promise<void> {
+    await this.call(`PutBucketCors ${this.bucket}`, () =>
+      this.client.send(
+        new PutBucketCorsCommand({
+          Bucket: this.bucket,
+          CORSConfiguration: {
+            CORSRules: [
+              {
+                AllowedMethods: ['GET', 'HEAD'],
+                AllowedOrigins: ['*'],
+                AllowedHeaders: ['range'],
+                ExposeHeaders: ['content-length', 'content-range', 'etag'],
+                MaxAgeSeconds: 3600,
+              },
+            ],
+          },
+        }),
       ),
     );
   }
@@ -445,4 +501,10 @@ export class ObjectStore {
   destroy(): void {
     this.client.destroy();
   }
+}
+
+/** An attachment header for `filename`: an ASCII fallback and the exact name (RFC 6266, RFC 8187). */
+function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }

@@ -21,9 +21,13 @@
  *   part size, open → done | failed | aborted); mirrors: one row per
  *   acknowledged mirror (the image's and manifest's keys and version ids); the
  *   search index reads these. commands: what operators sent agents and their answers.
+ * - readers (4): one row per search reader token: a name, the sites it may
+ *   read (JSON array), the token's hash, when issued, expiry and revocation;
+ *   secrets: random keys the gateway makes once (the search cursors' MAC key).
  *
  * Every method is one transaction.
  */
+import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../../sqlite/open-database.js';
 
@@ -110,7 +114,45 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX commands_agent ON commands (agent_id, created_at);
   `,
+  `
+  CREATE TABLE readers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sites TEXT NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+  );
+  `,
 ];
+
+/** A search reader (identity/reader-tokens.ts): who may read which sites' index. */
+export interface ReaderRow {
+  id: string;
+  name: string;
+  sites: string[];
+  tokenHash: Buffer;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+function toReader(r: any): ReaderRow {
+  return {
+    id: r.id,
+    name: r.name,
+    sites: JSON.parse(r.sites),
+    tokenHash: r.token_hash,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at ?? null,
+    revokedAt: r.revoked_at ?? null,
+  };
+}
 
 export interface AgentRow {
   id: string;
@@ -253,6 +295,35 @@ export class GatewayStore {
         : this.db.prepare('SELECT * FROM agents WHERE site = ? ORDER BY created_at, id').all(site)
     ) as any[];
     return rows.map(toAgent);
+  }
+
+  insertReader(row: Omit<ReaderRow, 'revokedAt'>): void {
+    this.db
+      .prepare('INSERT INTO readers (id, name, sites, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(row.id, row.name, JSON.stringify(row.sites), row.tokenHash, row.createdAt, row.expiresAt);
+  }
+
+  reader(id: string): ReaderRow | undefined {
+    const r = this.db.prepare('SELECT * FROM readers WHERE id = ?').get(id);
+    return r ? toReader(r) : undefined;
+  }
+
+  /** The gateway's secret named `name` (e.g. the search cursors' MAC key): 32 random bytes, made on first use. */
+  secret(name: string): Buffer {
+    this.db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)').run(name, crypto.randomBytes(32));
+    return (this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(name) as { value: Buffer }).value;
+  }
+
+  /** Readers, oldest first. */
+  readers(): ReaderRow[] {
+    return (this.db.prepare('SELECT * FROM readers ORDER BY created_at, id').all() as any[]).map(toReader);
+  }
+
+  /** Marks a reader revoked at `at` unless it already is; true when this call revoked it. */
+  revokeReader(id: string, at: number): boolean {
+    return (
+      this.db.prepare('UPDATE readers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0
+    );
   }
 
   /** Marks an agent revoked at `at` unless it already is; true when this call revoked it. */
