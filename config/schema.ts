@@ -301,6 +301,20 @@ export const configSchema = z
         port: port.optional(),
         portmapPort: port.default(111),
         timeoutSeconds: z.number().positive().max(3600).default(30),
+        /** The gateway `optarc find` and `optarc whereis` ask, and the reader token they send. */
+        gateway: z
+          .object({
+            url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8780'),
+            /** A reader token (`optarc-gateway readers add`); else read from readerTokenFile. */
+            readerToken: z.string().min(1).optional(),
+            /** The file holding the reader token (the local stack writes var/stack/reader.token). */
+            readerTokenFile: z
+              .string()
+              .min(1)
+              .default(path.join('var', 'stack', 'reader.token')),
+          })
+          .strict()
+          .prefault({}),
       })
       .prefault({}),
   })

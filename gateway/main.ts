@@ -25,8 +25,9 @@ import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identit
 import { type ReaderInfo, ReaderTokens } from './identity/reader-tokens.js';
 import { AgentId, Vsn } from './protocol/session-messages.js';
 import { ObjectStore } from './s3/object-store.js';
+import { describeSearchIndex, openSearchIndex } from './search/open-index.js';
 import { reindex } from './search/reindex.js';
-import { SqliteIndex } from './search/sqlite-index.js';
+import type { SearchIndex } from './search/search-index.js';
 import { GatewayStore } from './store/gateway-store.js';
 
 const PROGRAM = 'optarc-gateway';
@@ -44,7 +45,8 @@ const COMMANDS = `commands:
   config                       print the effective gateway configuration (JSON)
   serve                        run the handlers on the local host (gateway.http.host/port)
   sweep                        abort multipart uploads abandoned longer than gateway.mirror.abandonAfterSeconds
-  reindex                      rebuild the manifest index (gateway.search.index) from the manifests in S3 alone
+  reindex                      rebuild the manifest index (gateway.search: SQLite index or postgresUrl)
+                               from the manifests in S3 alone
   agents add --site SITE [--expires-days N]
                                issue a token for a new agent of SITE; the token is printed once
   agents list [--site SITE]    list agents (id, site, created, revoked), never their tokens
@@ -302,7 +304,7 @@ async function reindexCommand(args: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const index = new SqliteIndex(gatewayPaths(config.gateway).index);
+  const index = await openSearchIndex(config.gateway);
   try {
     const r = await reindex(objects, index, config.gateway.mirror.maxManifestBytes);
     process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -317,8 +319,23 @@ async function serve(args: string[]): Promise<void> {
   if (args.length > 0) usage(`unexpected argument '${args[0]}'`);
   const log = createLogger('gateway', config.log.level);
   const store = new GatewayStore(gatewayPaths(config.gateway).store);
-  const index = new SqliteIndex(gatewayPaths(config.gateway).index);
+  let index: SearchIndex;
+  try {
+    index = await openSearchIndex(config.gateway);
+  } catch (e) {
+    store.close();
+    process.stderr.write(
+      `${PROGRAM}: cannot open the search index ${describeSearchIndex(config.gateway)}: ${(e as Error).message}\n`,
+    );
+    process.exit(1);
+  }
   const objects = await openBucket(log);
+  // the search page downloads restore ranges straight from the bucket
+  await objects?.allowBrowserDownloads().catch((e) =>
+    log.warn('cannot allow browser downloads (bucket CORS): the search page cannot download', {
+      error: (e as Error).message,
+    }),
+  );
   let host: Awaited<ReturnType<typeof startLocalHost>>;
   try {
     host = await startLocalHost({
@@ -336,7 +353,9 @@ async function serve(args: string[]): Promise<void> {
     process.stderr.write(`${PROGRAM}: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  process.stdout.write(`${JSON.stringify({ ready: true, port: host.port, bucket: objects?.bucket ?? null })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ready: true, port: host.port, bucket: objects?.bucket ?? null, index: index.backend })}\n`,
+  );
   const sweepMs = config.gateway.mirror.sweepEverySeconds * 1000;
   const sweeper =
     objects && sweepMs > 0
@@ -493,6 +512,10 @@ if (commandName === 'config') {
     ...config.gateway,
     ...(config.gateway.adminToken ? { adminToken: '(set)' } : {}),
     s3: { ...config.gateway.s3, ...(config.gateway.s3.secretAccessKey ? { secretAccessKey: '(set)' } : {}) },
+    search: {
+      ...config.gateway.search,
+      ...(config.gateway.search.postgresUrl ? { postgresUrl: describeSearchIndex(config.gateway) } : {}),
+    },
   };
   process.stdout.write(`${JSON.stringify({ log: config.log, gateway: shownGateway }, null, 2)}\n`);
 } else if (commandName === 'agents') {

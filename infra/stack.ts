@@ -14,6 +14,8 @@
  *    portmapper there otherwise, with three stand-in drives under
  *    var/agent/drives, mirroring to the gateway as site `local` with a token
  *    the stack issued on its first start (var/stack/agent.token, mode 600).
+ * The stack also issues, once, a search reader token for site `local`
+ * (var/stack/reader.token), which `optarc find` and `optarc whereis` read.
  * Settings in ./optarc.json or OPTARC_* variables apply to every service.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,6 +29,8 @@ const RUN = path.join(ROOT, 'var/run');
 const LOG = path.join(ROOT, 'var/log');
 
 const TOKEN_FILE = path.join(ROOT, 'var/stack/agent.token');
+/** The reader token `optarc find`/`whereis` use by default (client.gateway.readerTokenFile). */
+const READER_TOKEN_FILE = path.join(ROOT, 'var/stack/reader.token');
 const GATEWAY_URL = 'ws://127.0.0.1:8780';
 
 interface Service {
@@ -44,24 +48,24 @@ const SERVICES: Service[] = [
   },
 ];
 
-/** The local agent's token: issued once through the gateway's CLI, kept in var/stack. */
-function ensureAgentToken(): boolean {
-  if (existsSync(TOKEN_FILE)) return true;
+/** A token issued once through the gateway's CLI (`what` add --site local) and kept in `file`. */
+function ensureToken(what: 'agents' | 'readers', file: string, label: string): boolean {
+  if (existsSync(file)) return true;
   const r = spawnSync(
     process.execPath,
-    [path.join(ROOT, 'dist/gateway/main.js'), 'agents', 'add', '--site', 'local', '--json'],
+    [path.join(ROOT, 'dist/gateway/main.js'), what, 'add', '--site', 'local', '--json'],
     {
       cwd: ROOT,
       encoding: 'utf8',
     },
   );
   if (r.status !== 0) {
-    console.error(`gateway: cannot issue the local agent's token: ${r.stderr.trim()}`);
+    console.error(`gateway: cannot issue ${label}: ${r.stderr.trim()}`);
     return false;
   }
-  mkdirSync(path.dirname(TOKEN_FILE), { recursive: true });
-  writeFileSync(TOKEN_FILE, `${JSON.parse(r.stdout).token}\n`, { mode: 0o600 });
-  console.log(`gateway: issued the local agent's token (${path.relative(ROOT, TOKEN_FILE)})`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.parse(r.stdout).token}\n`, { mode: 0o600 });
+  console.log(`gateway: issued ${label} (${path.relative(ROOT, file)})`);
   return true;
 }
 
@@ -178,7 +182,8 @@ async function main(): Promise<number> {
   const command = process.argv[2];
   if (command === 'start') {
     if (!(await startS3())) return 1;
-    if (!ensureAgentToken()) return 1;
+    if (!ensureToken('agents', TOKEN_FILE, "the local agent's token")) return 1;
+    if (!ensureToken('readers', READER_TOKEN_FILE, 'a search reader token for site local')) return 1;
     for (const s of SERVICES) if (!(await start(s))) return 1;
     return 0;
   }

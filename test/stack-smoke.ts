@@ -3,7 +3,10 @@
  * start`): the C client stages a small tree through the portmapper on port
  * 111 and burns it (`optarc-burn -w`); then the volume must appear in the
  * stack's bucket, image and manifest, acknowledged by the gateway, with the
- * image's SHA-256 as the agent recorded it. Run by .ci/run after `npm start`:
+ * image's SHA-256 as the agent recorded it. Then the search: the file is found
+ * by substring, glob, SHA-256 and date through the API (with the stack's reader
+ * token, var/stack/reader.token) and the CLI (`optarc find`, `optarc whereis`),
+ * and its restore links download it byte-identical. Run by .ci/run after `npm start`:
  *   node dist/test/stack-smoke.js
  * Prints what it checked; exits 0 when every check passed, 1 otherwise.
  */
@@ -70,10 +73,64 @@ async function main(): Promise<number> {
       throw new Error('the manifest does not list the staged file with its SHA-256');
     s3.destroy();
     console.log(`mirrored: s3://optarc/${key} (${bytes.length} bytes, SHA-256 checked) and its manifest`);
+    await searchChecks(vsn, data);
     return 0;
   } finally {
     rmSync(src, { recursive: true, force: true });
   }
+}
+
+/** The burned file, found through the search API and the CLI, restored by its range links. */
+async function searchChecks(vsn: string, data: Buffer): Promise<void> {
+  const token = readFileSync(path.join(ROOT, 'var/stack/reader.token'), 'utf8').trim();
+  const sha = createHash('sha256').update(data).digest('hex');
+  const today = new Date().toISOString().slice(0, 10);
+  const api = async (query: string) => {
+    const r = await fetch(`http://127.0.0.1:8780/api/v1/files?${query}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (r.status !== 200) throw new Error(`GET /api/v1/files?${query}: ${r.status} ${await r.text()}`);
+    return (await r.json()) as {
+      files: { vsn: string; path: string; restore: { ranges: { url: string; range: string }[] } }[];
+    };
+  };
+  for (const query of [
+    'q=smoke/frame',
+    `glob=${encodeURIComponent('*smoke/frame.f?ts')}`,
+    `sha256=${sha}`,
+    `newSince=${today}&q=frame.fits`,
+    `modifiedFrom=${today}&q=frame.fits`,
+  ]) {
+    const hits = (await api(query)).files.filter((f) => f.vsn === vsn);
+    if (hits.length !== 1) throw new Error(`the API's ${query} found ${hits.length} hits on ${vsn}, not 1`);
+  }
+  const [hit] = (await api(`sha256=${sha}`)).files.filter((f) => f.vsn === vsn);
+  const parts: Buffer[] = [];
+  for (const r of hit!.restore.ranges) {
+    const res = await fetch(r.url, { headers: { range: r.range } });
+    if (res.status !== 206) throw new Error(`restore range ${r.range}: HTTP ${res.status}`);
+    parts.push(Buffer.from(await res.arrayBuffer()));
+  }
+  if (!Buffer.concat(parts).equals(data)) throw new Error('the restore links did not give back the file');
+  console.log(
+    `found ${hit!.path} on ${vsn} by substring, glob, SHA-256 and date; restored byte-identical by its range links`,
+  );
+
+  const cli = (...args: string[]) =>
+    run(path.join(ROOT, 'dist/clients/node/cli.js'), [
+      ...args,
+      '--reader-token-file',
+      path.join(ROOT, 'var/stack/reader.token'),
+    ]);
+  const find = await cli('find', 'smoke/frame', '--json');
+  if (find.code !== 0 || !JSON.parse(find.stdout).some((f: { vsn: string }) => f.vsn === vsn))
+    throw new Error(`optarc find did not find it (exit ${find.code}): ${find.stderr}`);
+  const where = await cli('whereis', sha);
+  if (where.code !== 0 || !where.stdout.includes(`volume ${vsn} at site local`) || !where.stdout.includes('curl'))
+    throw new Error(`optarc whereis did not place it (exit ${where.code}): ${where.stdout}${where.stderr}`);
+  const none = await cli('whereis', 'no/such/file');
+  if (none.code !== 7) throw new Error(`optarc whereis of a missing file exited ${none.code}, not 7`);
+  console.log(`optarc find and optarc whereis place it on ${vsn}`);
 }
 
 main().then(

@@ -15,6 +15,15 @@ import { type Credentials, PortmapClient, RpcError } from '../oncrpc/index.js';
 import { OptarcBurnMode, OptarcJobState, type OptarcJobStatus, OptarcKind } from '../protocol/generated/optarc.js';
 import { AgentClient, AgentError } from './agent-client.js';
 import { BadArguments, checkBurnArgs, checkJobArg, followJob, untilInterrupted } from './commands/burn.js';
+import {
+  findQuery,
+  findTable,
+  NoReaderToken,
+  SearchApiError,
+  SearchClient,
+  whereisQuery,
+  whereisText,
+} from './commands/find.js';
 import { drivesTable, jobStatusJson, summaryText, WaitInterrupted } from './commands/job-progress-view.js';
 import { type PutProgress, put } from './commands/put.js';
 
@@ -23,6 +32,12 @@ const FLAGS = {
   port: { setting: 'client.port', type: 'string', description: "agent RPC port (default: ask the host's portmapper)" },
   'portmap-port': { setting: 'client.portmapPort', type: 'string', description: 'portmapper port' },
   timeout: { setting: 'client.timeoutSeconds', type: 'string', description: 'seconds to wait for a reply' },
+  gateway: { setting: 'client.gateway.url', type: 'string', description: 'the gateway find and whereis ask' },
+  'reader-token-file': {
+    setting: 'client.gateway.readerTokenFile',
+    type: 'string',
+    description: 'file holding the reader token for find and whereis',
+  },
 } as const;
 
 const COMMANDS = `commands:
@@ -46,6 +61,14 @@ const COMMANDS = `commands:
   vol-ls <vsn> [dir]     list a directory of the disc <vsn> loaded in one of the agent's drives
   read <vsn> <path> [--output FILE]
                         copy a file from the disc <vsn> loaded in one of the agent's drives (stdout by default)
+  find <pattern> [--glob | --regex] [--site S] [--vsn V] [--new-since DATE] [--limit N]
+                        search the gateway's manifest index: a substring of the path (3+ characters,
+                        ASCII case-insensitive), or a glob of the whole path (--glob, or when the
+                        pattern has * ? [), or a regex (--regex); up to --limit hits (default 100)
+  whereis <path|sha256>  which volumes hold the file, where their copies sit, and a curl command
+                        that restores it from the cloud (by its byte ranges in the volume's image)
+                        (find and whereis ask the gateway, client.gateway.url, with a reader token:
+                        client.gateway.readerToken or the file client.gateway.readerTokenFile)
 
 options for every command:
   --json                machine-readable output
@@ -56,18 +79,31 @@ options for every command:
                         terminal or with --progress: redrawn in place on a terminal, else changed lines
                         at most once a second); with --json the final status is printed
 
-exit codes: 0 done, 1 agent unreachable or RPC failure, 2 usage, 3 agent busy, 4 request refused,
-            5 a local file could not be read, 6 the job waited for failed (its message says which copies
-            exist), 130 interrupted while waiting (the job goes on at the agent)
+exit codes: 0 done, 1 agent or gateway unreachable or RPC failure, 2 usage, 3 agent busy, 4 request
+            refused, 5 a local file could not be read, 6 the job waited for failed (its message says
+            which copies exist), 7 find or whereis found nothing, 130 interrupted while waiting (the job
+            goes on at the agent)
 with --json, a failure is one JSON object on stderr: {"error": CODE, "message": ...}`;
 
-const EXIT = { OK: 0, RPC: 1, USAGE: 2, BUSY: 3, REFUSED: 4, LOCAL: 5, JOB_FAILED: 6, INTERRUPTED: 130 } as const;
+const EXIT = {
+  OK: 0,
+  RPC: 1,
+  USAGE: 2,
+  BUSY: 3,
+  REFUSED: 4,
+  LOCAL: 5,
+  JOB_FAILED: 6,
+  NOT_FOUND: 7,
+  INTERRUPTED: 130,
+} as const;
 
 class UsageError extends Error {}
 /** The asked-for disc is in none of the agent's drives. */
 class NotLoaded extends Error {}
 /** A job followed with --wait ended FAILED; the message is the job's. */
 class JobFailed extends Error {}
+/** find or whereis found nothing. */
+class NothingFound extends Error {}
 
 function mib(n: bigint): string {
   return (Number(n) / 1024 / 1024).toFixed(1);
@@ -91,6 +127,12 @@ async function main(): Promise<number> {
       append: { type: 'boolean' },
       wait: { type: 'boolean' },
       output: { type: 'string' },
+      glob: { type: 'boolean' },
+      regex: { type: 'boolean' },
+      site: { type: 'string' },
+      vsn: { type: 'string' },
+      'new-since': { type: 'string' },
+      limit: { type: 'string' },
     },
   );
   const json = values.json === true;
@@ -364,6 +406,42 @@ async function main(): Promise<number> {
         return EXIT.OK;
       });
     }
+    case 'find': {
+      const [pattern, extra] = args;
+      if (!pattern || extra !== undefined) throw new UsageError('find needs one pattern: optarc find <pattern>');
+      const limitText = (values.limit as string | undefined) ?? '100';
+      if (!/^[1-9][0-9]{0,5}$/.test(limitText)) throw new UsageError('--limit takes a number from 1 to 999999');
+      let query: Record<string, string>;
+      try {
+        query = findQuery(pattern, {
+          glob: values.glob === true,
+          regex: values.regex === true,
+          site: values.site as string | undefined,
+          vsn: values.vsn as string | undefined,
+          newSince: values['new-since'] as string | undefined,
+        });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const found = await SearchClient.fromConfig(c).files(query, Number(limitText));
+      if (json) out('', found.files);
+      else if (found.files.length > 0) {
+        out(findTable(found.files), null);
+        if (found.more)
+          process.stderr.write(`optarc: more than ${found.files.length} hits; raise --limit to see more\n`);
+      }
+      if (found.files.length === 0) throw new NothingFound(`nothing in the index matches ${JSON.stringify(pattern)}`);
+      return EXIT.OK;
+    }
+    case 'whereis': {
+      const [what, extra] = args;
+      if (!what || extra !== undefined)
+        throw new UsageError('whereis needs one path or SHA-256: optarc whereis <path|sha256>');
+      const found = await SearchClient.fromConfig(c).files(whereisQuery(what), 1000);
+      if (found.files.length === 0) throw new NothingFound(`no volume in the index holds ${what}`);
+      out(whereisText(found.files), found.files);
+      return EXIT.OK;
+    }
     case undefined:
       throw new UsageError('no command given (see optarc --help)');
     default:
@@ -378,6 +456,17 @@ function classify(e: unknown): { code: string; message: string; exit: number } {
   if (e instanceof JobFailed) return { code: 'JOB_FAILED', message, exit: EXIT.JOB_FAILED };
   if (e instanceof WaitInterrupted) return { code: 'INTERRUPTED', message, exit: EXIT.INTERRUPTED };
   if (e instanceof NotLoaded) return { code: 'NOT_LOADED', message, exit: EXIT.REFUSED };
+  if (e instanceof NothingFound) return { code: 'NOT_FOUND', message, exit: EXIT.NOT_FOUND };
+  if (e instanceof NoReaderToken) return { code: 'NO_READER_TOKEN', message, exit: EXIT.USAGE };
+  if (e instanceof SearchApiError) {
+    const exit =
+      e.code === 'GATEWAY_UNREACHABLE'
+        ? EXIT.RPC
+        : e.code === 'BAD_QUERY' || e.code === 'QUERY_TOO_LONG'
+          ? EXIT.USAGE
+          : EXIT.REFUSED;
+    return { code: e.code, message, exit };
+  }
   if (e instanceof AgentError) {
     return { code: e.statusName, message, exit: e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED };
   }
@@ -395,7 +484,7 @@ main().then(
       process.stderr.write(`${JSON.stringify({ error: f.code, message: f.message })}\n`);
     else
       process.stderr.write(
-        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
+        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED', 'NOT_FOUND', 'NO_READER_TOKEN'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
       );
     process.exit(f.exit);
   },
