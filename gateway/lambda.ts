@@ -12,6 +12,10 @@
  * - `sweep`: the scheduled sweeper (the event is ignored).
  *
  * The handlers' deps are built once per container, on first use (lambdaDeps).
+ * The manifest index is the PostgreSQL database at
+ * OPTARC_GATEWAY_SEARCH_POSTGRES_URL when set (shared by every container),
+ * else an SQLite file (OPTARC_GATEWAY_SEARCH_INDEX, default /tmp/optarc-index.sqlite)
+ * per container (testing only, as the store).
  * The gateway store is an SQLite file (env OPTARC_GATEWAY_STORE, default
  * /tmp/optarc-gateway.sqlite): each Lambda container has its own, so this
  * suits testing only until the shared database arrives (infra/aws/README.md).
@@ -38,10 +42,13 @@ import { HTTP_ROUTES, WEBSOCKET_ROUTES } from './handlers/routes.js';
 import { runSweep } from './handlers/sweep.js';
 import { encodeMessage } from './protocol/codec.js';
 import { ObjectStore } from './s3/object-store.js';
+import { PostgresIndex } from './search/postgres-index.js';
+import { SqliteIndex } from './search/sqlite-index.js';
 import { GatewayStore } from './store/gateway-store.js';
 
 export const STORE_ENV = 'OPTARC_GATEWAY_STORE';
 export const DEFAULT_STORE = '/tmp/optarc-gateway.sqlite';
+export const DEFAULT_INDEX = '/tmp/optarc-index.sqlite';
 export const MANAGEMENT_ENDPOINT_ENV = 'OPTARC_GATEWAY_MANAGEMENT_ENDPOINT';
 
 /** An HTTP API (payload 2.0) event: a binary body comes base64-encoded. */
@@ -78,38 +85,48 @@ export function lambdaDeps(extra: Partial<HandlerDeps> = {}, env: NodeJS.Process
   };
 }
 
-let containerDeps: HandlerDeps | undefined;
+let containerDeps: Promise<HandlerDeps> | undefined;
 
-/** This container's deps, built on first use. */
-function deps(): HandlerDeps {
-  if (!containerDeps) {
-    // settings from OPTARC_GATEWAY_* (the template sets the bucket and region); S3 with the function's role
-    const gateway = loadConfig().gateway;
-    // an explicit endpoint (an S3-compatible store, or tests) is used as configured; else AWS S3 with the role
-    const objects = gateway.s3.endpoint
-      ? ObjectStore.fromConfig(gateway)
-      : new ObjectStore({
-          client: new S3Client({
-            region: gateway.s3.region,
-            requestChecksumCalculation: 'WHEN_REQUIRED',
-            responseChecksumValidation: 'WHEN_REQUIRED',
-          }),
-          bucket: gateway.s3.bucket,
-          presignSeconds: gateway.mirror.presignSeconds,
-          verifyConcurrency: gateway.mirror.verifyConcurrency,
-          verifyRangeBytes: gateway.mirror.verifyRangeBytes,
-        });
-    containerDeps = lambdaDeps({ objects, settings: gateway, log: createLogger('gateway', 'info') });
-  }
+/** This container's deps, built on first use (a failure is retried by the next call). */
+function deps(): Promise<HandlerDeps> {
+  containerDeps ??= buildDeps().catch((e) => {
+    containerDeps = undefined;
+    throw e;
+  });
   return containerDeps;
 }
 
-export const connect = (event: WebSocketEvent): Promise<HandlerResult> => WEBSOCKET_ROUTES.$connect(event, deps());
+async function buildDeps(): Promise<HandlerDeps> {
+  // settings from OPTARC_GATEWAY_* (the template sets the bucket and region); S3 with the function's role
+  const gateway = loadConfig().gateway;
+  // an explicit endpoint (an S3-compatible store, or tests) is used as configured; else AWS S3 with the role
+  const objects = gateway.s3.endpoint
+    ? ObjectStore.fromConfig(gateway)
+    : new ObjectStore({
+        client: new S3Client({
+          region: gateway.s3.region,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }),
+        bucket: gateway.s3.bucket,
+        presignSeconds: gateway.mirror.presignSeconds,
+        verifyConcurrency: gateway.mirror.verifyConcurrency,
+        verifyRangeBytes: gateway.mirror.verifyRangeBytes,
+      });
+  const index = gateway.search.postgresUrl
+    ? await PostgresIndex.open(gateway.search.postgresUrl, { max: 2 })
+    : new SqliteIndex(gateway.search.index ?? DEFAULT_INDEX);
+  return lambdaDeps({ objects, index, settings: gateway, log: createLogger('gateway', 'info') });
+}
 
-export const disconnect = (event: WebSocketEvent): Promise<HandlerResult> =>
-  WEBSOCKET_ROUTES.$disconnect(event, deps());
+export const connect = async (event: WebSocketEvent): Promise<HandlerResult> =>
+  WEBSOCKET_ROUTES.$connect(event, await deps());
 
-export const message = (event: WebSocketEvent): Promise<HandlerResult> => WEBSOCKET_ROUTES.$default(event, deps());
+export const disconnect = async (event: WebSocketEvent): Promise<HandlerResult> =>
+  WEBSOCKET_ROUTES.$disconnect(event, await deps());
+
+export const message = async (event: WebSocketEvent): Promise<HandlerResult> =>
+  WEBSOCKET_ROUTES.$default(event, await deps());
 
 export const http = async (event: LambdaHttpEvent): Promise<HandlerResult> => {
   const handler = Object.hasOwn(HTTP_ROUTES, event.routeKey) ? HTTP_ROUTES[event.routeKey] : undefined;
@@ -117,7 +134,7 @@ export const http = async (event: LambdaHttpEvent): Promise<HandlerResult> => {
   const { isBase64Encoded, ...rest } = event;
   const body =
     isBase64Encoded && rest.body !== undefined ? Buffer.from(rest.body, 'base64').toString('utf8') : rest.body;
-  return handler({ ...rest, body }, deps());
+  return handler({ ...rest, body }, await deps());
 };
 
-export const sweep = (): Promise<{ aborted: number; kept: number }> => runSweep(deps());
+export const sweep = async (): Promise<{ aborted: number; kept: number }> => runSweep(await deps());

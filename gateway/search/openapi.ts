@@ -12,7 +12,16 @@ const error = {
   properties: {
     error: {
       type: 'string',
-      enum: ['BAD_QUERY', 'BAD_CURSOR', 'QUERY_TOO_LONG', 'UNAUTHORIZED', 'FORBIDDEN_SITE', 'NOT_FOUND', 'INTERNAL'],
+      enum: [
+        'BAD_QUERY',
+        'BAD_CURSOR',
+        'QUERY_TOO_LONG',
+        'UNAUTHORIZED',
+        'FORBIDDEN_SITE',
+        'NOT_FOUND',
+        'INDEX_UNAVAILABLE',
+        'INTERNAL',
+      ],
     },
     message: { type: 'string' },
   },
@@ -86,8 +95,12 @@ const file = {
     site: { type: 'string' },
     vsn: { type: 'string' },
     path: { type: 'string' },
-    size: { type: 'integer', minimum: 0 },
-    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    size: { type: 'integer', minimum: 0, description: "Bytes of this entry: for a part, the part's length." },
+    sha256: {
+      type: 'string',
+      pattern: '^[0-9a-f]{64}$',
+      description: 'SHA-256 of the whole file (for a part too: the parts joined in order give it).',
+    },
     modified: { type: 'string', format: 'date-time', description: "The file's mtime." },
     mode: { type: 'integer' },
     session: { type: 'integer', minimum: 1, description: 'The disc session that added the file.' },
@@ -193,6 +206,7 @@ const errors = {
   '401': { description: 'No or an unknown, revoked or expired reader token', content: json(ref('Error')) },
   '403': { description: 'A site the token does not read (FORBIDDEN_SITE)', content: json(ref('Error')) },
   '414': { description: 'The query string is too long (QUERY_TOO_LONG)', content: json(ref('Error')) },
+  '503': { description: 'The gateway runs without an index (INDEX_UNAVAILABLE)', content: json(ref('Error')) },
 };
 
 function ref(name: string) {

@@ -41,6 +41,8 @@ export interface SearchGateway {
   manifests: VolumeManifest[];
   index: SearchIndex;
   store: GatewayStore;
+  /** The store's file, for the gateway's CLI (`--config` with gateway.store). */
+  storeFile: string;
   objects: ObjectStore;
   bucket: string;
   close(): Promise<void>;
@@ -223,7 +225,8 @@ export async function startSearchGateway(
   const objects = ObjectStore.fromConfig(settings);
   await objects.ensureBucket();
   await objects.allowBrowserDownloads();
-  const store = new GatewayStore(path.join(dir, 'gateway.sqlite'));
+  const storeFile = path.join(dir, 'gateway.sqlite');
+  const store = new GatewayStore(storeFile);
   const index = await openTestIndex(options.backend ?? 'sqlite', dir);
 
   const volumes = options.volumes ?? defaultVolumes();
@@ -266,6 +269,7 @@ export async function startSearchGateway(
     manifests,
     index,
     store,
+    storeFile,
     objects,
     bucket,
     async close() {
