@@ -43,7 +43,6 @@ class ApiError extends Error {
 const FileKeySchema = z.strictObject({
   site: z.string().max(63),
   vsn: z.string().max(32),
-  path: z.string().max(4096),
   entry: z.number().int().min(0),
 });
 const VolumeKeySchema = z.strictObject({ site: z.string().max(63), vsn: z.string().max(32) });

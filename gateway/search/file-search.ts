@@ -35,7 +35,7 @@ export interface FileSearchOptions {
 }
 
 export function keyOf(h: FileKey): FileKey {
-  return { site: h.site, vsn: h.vsn, path: h.path, entry: h.entry };
+  return { site: h.site, vsn: h.vsn, entry: h.entry };
 }
 
 /** Compiles the request's patterns (throws PatternError for one that cannot be used). */

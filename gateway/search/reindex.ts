@@ -8,7 +8,7 @@
 import { volumeKeys } from '../mirror/mirror-keys.js';
 import { decodeManifest } from '../protocol/volume-manifest.js';
 import type { ObjectStore } from '../s3/object-store.js';
-import type { SearchIndex } from './search-index.js';
+import type { IndexedVolume, SearchIndex } from './search-index.js';
 
 const MANIFEST_KEY = /^sites\/([a-z0-9][a-z0-9-]{0,62})\/volumes\/([A-Z0-9_]{1,32})\/manifest\.json$/;
 
@@ -18,41 +18,40 @@ export interface ReindexResult {
   skipped: { key: string; reason: string }[];
 }
 
-export async function reindex(
+/** Manifests fetched and checked ahead of the one being indexed. */
+const PREFETCH = 4;
+
+type Fetched = { ok: true; volume: IndexedVolume } | { ok: false; key: string; reason: string };
+
+/** One manifest from S3, checked: against its schema, its key, and its image's size. */
+async function fetchVolume(
   objects: ObjectStore,
-  index: SearchIndex,
+  o: { key: string; lastModified: Date },
+  site: string,
+  vsn: string,
   maxManifestBytes: number,
-): Promise<ReindexResult> {
-  const result: ReindexResult = { volumes: 0, files: 0, skipped: [] };
-  for (const o of await objects.listObjects('sites/')) {
-    const m = MANIFEST_KEY.exec(o.key);
-    if (!m) continue;
-    const [, site, vsn] = m as unknown as [string, string, string];
-    const skip = (reason: string) => result.skipped.push({ key: o.key, reason });
-    let body: Buffer;
-    try {
-      body = (await objects.getSmall(o.key, maxManifestBytes)).body;
-    } catch (e) {
-      skip((e as Error).message);
-      continue;
-    }
-    const decoded = decodeManifest(body);
-    if (!decoded.ok) {
-      skip(decoded.message);
-      continue;
-    }
-    const manifest = decoded.manifest;
-    if (manifest.site !== site || manifest.vsn !== vsn) {
-      skip(`describes ${manifest.site}/${manifest.vsn}, not ${site}/${vsn}`);
-      continue;
-    }
-    const key = volumeKeys(site, vsn).image;
-    const head = await objects.head(key);
-    if (!head || head.size !== manifest.image.bytes) {
-      skip(`its image ${key} is ${head ? `${head.size} bytes, not ${manifest.image.bytes}` : 'missing'}`);
-      continue;
-    }
-    await index.indexVolume({
+): Promise<Fetched> {
+  const skip = (reason: string): Fetched => ({ ok: false, key: o.key, reason });
+  let body: Buffer;
+  try {
+    body = (await objects.getSmall(o.key, maxManifestBytes)).body;
+  } catch (e) {
+    return skip((e as Error).message);
+  }
+  const decoded = decodeManifest(body);
+  if (!decoded.ok) return skip(decoded.message);
+  const manifest = decoded.manifest;
+  if (manifest.site !== site || manifest.vsn !== vsn) {
+    return skip(`describes ${manifest.site}/${manifest.vsn}, not ${site}/${vsn}`);
+  }
+  const key = volumeKeys(site, vsn).image;
+  const head = await objects.head(key);
+  if (!head || head.size !== manifest.image.bytes) {
+    return skip(`its image ${key} is ${head ? `${head.size} bytes, not ${manifest.image.bytes}` : 'missing'}`);
+  }
+  return {
+    ok: true,
+    volume: {
       site,
       vsn,
       key,
@@ -60,9 +59,42 @@ export async function reindex(
       manifestKey: o.key,
       ackedAt: o.lastModified.getTime(),
       manifest,
-    });
-    result.volumes++;
-    result.files += manifest.files.length;
-  }
+    },
+  };
+}
+
+export async function reindex(
+  objects: ObjectStore,
+  index: SearchIndex,
+  maxManifestBytes: number,
+): Promise<ReindexResult> {
+  const result: ReindexResult = { volumes: 0, files: 0, skipped: [] };
+  const manifests = (await objects.listObjects('sites/')).flatMap((o) => {
+    const m = MANIFEST_KEY.exec(o.key);
+    return m ? [{ o, site: m[1]!, vsn: m[2]! }] : [];
+  });
+  await index.bulk(async () => {
+    // fetch a few ahead, index in listing order
+    const pending: Promise<Fetched>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (pending.length < PREFETCH && next < manifests.length) {
+        const { o, site, vsn } = manifests[next++]!;
+        pending.push(fetchVolume(objects, o, site, vsn, maxManifestBytes));
+      }
+    };
+    fill();
+    while (pending.length > 0) {
+      const got = await pending.shift()!;
+      fill();
+      if (!got.ok) {
+        result.skipped.push({ key: got.key, reason: got.reason });
+        continue;
+      }
+      await index.indexVolume(got.volume);
+      result.volumes++;
+      result.files += got.volume.manifest.files.length;
+    }
+  });
   return result;
 }

@@ -31,14 +31,14 @@ export interface IndexedVolume {
 }
 
 /**
- * Where a hit sits in the one stable order of results: site, VSN, path, then
- * the entry's position in its manifest's file list (a path may repeat across
- * an APPEND's sessions). The same for every backend and after a reindex.
+ * Where a hit sits in the one stable order of results: site, VSN, then the
+ * entry's position in its volume's manifest (which lists a disc's files by
+ * session, then by their path in the image). The same for every backend and
+ * after a reindex.
  */
 export interface FileKey {
   site: string;
   vsn: string;
-  path: string;
   entry: number;
 }
 
@@ -70,6 +70,7 @@ export interface FileQuery {
 }
 
 export interface FileHit extends FileKey {
+  path: string;
   size: number;
   sha256: string;
   mtimeSeconds: number;
@@ -123,7 +124,14 @@ export interface SearchIndex {
   /** Which backend: for logs and reports. */
   readonly backend: 'sqlite' | 'postgres';
   indexVolume(volume: IndexedVolume): Promise<void>;
-  /** Hits in the stable order (site, vsn, path, entry), at most q.limit. */
+  /**
+   * Runs `load` (which indexes many volumes) in bulk mode: when the index is
+   * empty at the start, its secondary indexes are dropped for the load and
+   * built once at the end, much faster than keeping them up to date row by
+   * row. Queries may be slow meanwhile; what was loaded stays if load throws.
+   */
+  bulk<T>(load: () => Promise<T>): Promise<T>;
+  /** Hits in the stable order (site, vsn, entry), at most q.limit. */
   findFiles(q: FileQuery): Promise<FileHit[]>;
   /** Volumes in the order (site, vsn), at most q.limit. */
   listVolumes(q: VolumeQuery): Promise<VolumeSummary[]>;

@@ -2,32 +2,58 @@
  * The embedded manifest index: an SQLite file beside the gateway store
  * (default var/gateway/index.sqlite), opened like every other (sqlite/).
  *
+ * Archives repeat themselves: thousands of files share a directory, and the
+ * same file names (frame-000123.fits) recur night after night. So a path is
+ * kept as a directory string and a name string, each stored once
+ * (index_dirs, index_names) with an FTS5 trigram index over the distinct
+ * strings only, and a file row holds their ids. That keeps the trigram work
+ * of ingest and the size of the file far below one trigram index over every
+ * full path.
+ *
+ * A path substring q matches a file when its directory contains q, its name
+ * contains q, or q spans the last slash: q = X/Y with the directory ending in
+ * X and the name starting with Y. Case folding is ASCII-only (SQLite's lower()),
+ * as in PostgreSQL's C locale, so both backends agree: the trigram match
+ * narrows, lower()/instr() decide.
+ *
  * Tables: index_volumes (one row per site and VSN: label, media, the image
  * object and version, the verified copies as JSON, dates, file count and
- * bytes) and index_files (one row per manifest entry: path, entry number,
- * size, mtime, mode, SHA-256, session, part and extents as JSON), with an
- * FTS5 trigram table over the paths (external content, kept in step in the
- * same transaction) for substring search. Site and VSN are repeated in each
- * file row so that (site, vsn, path, entry), the stable order of results,
- * is one index. Case folding of substrings is ASCII-only (SQLite's lower()),
- * as in PostgreSQL's C locale, so both backends agree: the trigram match
- * narrows, the instr() test decides.
+ * bytes); index_files (one row per manifest entry: volume, entry number, dir
+ * and name ids, size, mtime, SHA-256 with its first 52 bits as an indexed
+ * integer, mode, session, the extent when there is one, else the extents and
+ * part as JSON). The stable
+ * order (site, vsn, entry) is the volumes' (site, vsn) index walked with the
+ * files' (volume_id, entry) index. Strings no longer used by any file stay
+ * (they match nothing); a reindex into a new file drops them.
  *
- * better-sqlite3 is synchronous; the interface is async for the PostgreSQL
- * backend's sake, and a query here holds the event loop for its few ms.
+ * How a query runs: by SHA-256 or exact path through their indexes; by
+ * substring, through the matching strings' files when they are few (sorted
+ * afterwards), else by walking the stable order and testing each file's
+ * string ids (dense matches fill a page quickly). better-sqlite3 is
+ * synchronous: a query holds the event loop for its few ms.
  */
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../../sqlite/open-database.js';
 import type { FileHit, FileQuery, IndexedVolume, SearchIndex, VolumeQuery, VolumeSummary } from './search-index.js';
 import { MIN_SUBSTRING } from './search-index.js';
 
+/** The file indexes bulk mode drops and rebuilds (the order index stays: it is appended to in order). */
+const SECONDARY_INDEXES = `
+  CREATE INDEX IF NOT EXISTS index_files_sha ON index_files (sha_prefix);
+  CREATE INDEX IF NOT EXISTS index_files_dir ON index_files (dir_id);
+  CREATE INDEX IF NOT EXISTS index_files_name ON index_files (name_id);`;
+
 const MIGRATIONS = [
-  // 1 was the first index (indexed_*), replaced by 2; the index is derived and `reindex` refills it
-  '-- replaced by 2',
+  // 1 and 2 were earlier layouts; the index is derived and `reindex` refills it
+  '-- replaced by 3',
+  '-- replaced by 3',
   `
   DROP TABLE IF EXISTS indexed_paths;
   DROP TABLE IF EXISTS indexed_files;
   DROP TABLE IF EXISTS indexed_volumes;
+  DROP TABLE IF EXISTS index_paths;
+  DROP TABLE IF EXISTS index_files;
+  DROP TABLE IF EXISTS index_volumes;
   CREATE TABLE index_volumes (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL,
@@ -47,39 +73,89 @@ const MIGRATIONS = [
     bytes INTEGER NOT NULL,
     UNIQUE (site, vsn)
   );
-  CREATE INDEX index_volumes_created ON index_volumes (created_at);
+  CREATE TABLE index_dirs (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+  CREATE TABLE index_names (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+  CREATE VIRTUAL TABLE index_dir_trigrams USING fts5 (text, content = 'index_dirs', content_rowid = 'id', tokenize = 'trigram');
+  CREATE VIRTUAL TABLE index_name_trigrams USING fts5 (text, content = 'index_names', content_rowid = 'id', tokenize = 'trigram');
   CREATE TABLE index_files (
     id INTEGER PRIMARY KEY,
     volume_id INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    vsn TEXT NOT NULL,
-    path TEXT NOT NULL,
     entry INTEGER NOT NULL,
+    dir_id INTEGER NOT NULL,
+    name_id INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
     mtime_s INTEGER NOT NULL,
+    sha_prefix INTEGER NOT NULL,
+    sha256 BLOB NOT NULL,
     mode INTEGER NOT NULL,
     session INTEGER NOT NULL,
-    part TEXT,
-    extents TEXT NOT NULL
+    ext_offset INTEGER,
+    ext_length INTEGER,
+    extra TEXT
   );
-  CREATE UNIQUE INDEX index_files_order ON index_files (site, vsn, path, entry);
-  CREATE INDEX index_files_sha256 ON index_files (sha256);
-  CREATE INDEX index_files_path ON index_files (path);
-  CREATE INDEX index_files_volume ON index_files (volume_id);
-  CREATE VIRTUAL TABLE index_paths USING fts5 (path, content = 'index_files', content_rowid = 'id', tokenize = 'trigram');
+  CREATE UNIQUE INDEX index_files_order ON index_files (volume_id, entry);
+  ${SECONDARY_INDEXES}
   `,
 ];
 
-const FILE_COLUMNS = `f.site, f.vsn, f.path, f.entry, f.size, f.sha256, f.mtime_s, f.mode, f.session, f.part, f.extents,
-  v.key, v.version_id, v.copies, v.created_at`;
+/** Rows per INSERT statement when indexing (fewer statements, same transaction). */
+const ROWS_PER_INSERT = 64;
+const FILE_COLUMNS = 13;
+const INSERT_COLUMNS =
+  'volume_id, entry, dir_id, name_id, size, mtime_s, sha_prefix, sha256, mode, session, ext_offset, ext_length, extra';
+/** A substring whose strings hold at most this many files is answered from them and sorted; else by walking. */
+const CANDIDATE_CAP = 5_000;
+
+/** Directory and name of a path: `a/b/c.txt` → [`a/b`, `c.txt`]; a top-level `c.txt` → [``, `c.txt`]. */
+export function splitPath(path: string): [string, string] {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** What a file row keeps as JSON when it has more than one extent or is a part (else NULL). */
+interface FileExtra {
+  extents: { offset: number; length: number }[];
+  part?: { index: number; count: number; offset: number; length: number };
+}
+
+/** The first 13 hex digits (52 bits) of a SHA-256, as a safe integer: what is indexed. */
+function shaPrefix(hex: string): number {
+  return Number.parseInt(hex.slice(0, 13), 16);
+}
 
 export class SqliteIndex implements SearchIndex {
   readonly backend = 'sqlite' as const;
   private readonly db: Database.Database;
+  private readonly insertFiles: Database.Statement;
+  private readonly insertFile: Database.Statement;
+  private readonly strings: Record<
+    'dirs' | 'names',
+    { get: Database.Statement; add: Database.Statement; trigrams: Database.Statement }
+  >;
 
   constructor(readonly file: string) {
     this.db = openDatabase(file, { what: 'search index', migrations: MIGRATIONS });
+    // the index is rebuilt from S3 if lost: a commit need not wait for the disk (WAL stays consistent)
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('cache_size = -65536');
+    this.insertFiles = this.db.prepare(
+      `INSERT INTO index_files (${INSERT_COLUMNS})
+       VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => `(${Array(FILE_COLUMNS).fill('?').join(', ')})`).join(', ')}`,
+    );
+    this.insertFile = this.db.prepare(
+      `INSERT INTO index_files (${INSERT_COLUMNS})
+       VALUES (${Array(FILE_COLUMNS).fill('?').join(', ')})`,
+    );
+    const strings = (table: 'dirs' | 'names') => ({
+      get: this.db.prepare(`SELECT id FROM index_${table} WHERE text = ?`).pluck(),
+      add: this.db.prepare(`INSERT INTO index_${table} (text) VALUES (?)`),
+      trigrams: this.db.prepare(`INSERT INTO index_${table.slice(0, -1)}_trigrams (rowid, text) VALUES (?, ?)`),
+    });
+    this.strings = { dirs: strings('dirs'), names: strings('names') };
   }
 
   async close(): Promise<void> {
@@ -89,110 +165,200 @@ export class SqliteIndex implements SearchIndex {
   async indexVolume(v: IndexedVolume): Promise<void> {
     const m = v.manifest;
     const db = this.db;
-    const old = db.prepare('SELECT id FROM index_volumes WHERE site = ? AND vsn = ?');
-    const forgetPaths = db.prepare(
-      `INSERT INTO index_paths (index_paths, rowid, path) SELECT 'delete', id, path FROM index_files WHERE volume_id = ?`,
-    );
-    const forgetFiles = db.prepare('DELETE FROM index_files WHERE volume_id = ?');
-    const forgetVolume = db.prepare('DELETE FROM index_volumes WHERE id = ?');
-    const insertVolume = db.prepare(
-      `INSERT INTO index_volumes (site, vsn, label, media, key, version_id, manifest_key, image_bytes, image_sha256,
-         sessions, copies, created_at, acked_at, files, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insertFile = db.prepare(
-      `INSERT INTO index_files (volume_id, site, vsn, path, entry, size, sha256, mtime_s, mode, session, part, extents)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insertPath = db.prepare('INSERT INTO index_paths (rowid, path) VALUES (?, ?)');
-    db.transaction(() => {
-      const was = old.get(v.site, v.vsn) as { id: number } | undefined;
-      if (was) {
-        forgetPaths.run(was.id);
-        forgetFiles.run(was.id);
-        forgetVolume.run(was.id);
+    const dirIds = new Map<string, number>();
+    const nameIds = new Map<string, number>();
+    const stringId = (table: 'dirs' | 'names', cache: Map<string, number>, text: string): number => {
+      let id = cache.get(text);
+      if (id !== undefined) return id;
+      const s = this.strings[table];
+      id = s.get.get(text) as number | undefined;
+      if (id === undefined) {
+        id = Number(s.add.run(text).lastInsertRowid);
+        s.trigrams.run(id, text);
       }
-      const bytes = m.files.reduce((sum, f) => sum + f.size, 0);
-      const volumeId = insertVolume.run(
-        v.site,
-        v.vsn,
-        m.label,
-        m.media,
-        v.key,
-        v.versionId,
-        v.manifestKey,
-        m.image.bytes,
-        m.image.sha256,
-        m.sessions,
-        JSON.stringify(m.copies),
-        Date.parse(m.createdAt),
-        v.ackedAt,
-        m.files.length,
-        bytes,
-      ).lastInsertRowid;
-      m.files.forEach((f, entry) => {
-        const id = insertFile.run(
-          volumeId,
+      cache.set(text, id);
+      return id;
+    };
+    db.transaction(() => {
+      const was = db.prepare('SELECT id FROM index_volumes WHERE site = ? AND vsn = ?').pluck().get(v.site, v.vsn);
+      if (was !== undefined) {
+        db.prepare('DELETE FROM index_files WHERE volume_id = ?').run(was);
+        db.prepare('DELETE FROM index_volumes WHERE id = ?').run(was);
+      }
+      let bytes = 0;
+      for (const f of m.files) bytes += f.size;
+      const volumeId = db
+        .prepare(
+          `INSERT INTO index_volumes (site, vsn, label, media, key, version_id, manifest_key, image_bytes, image_sha256,
+             sessions, copies, created_at, acked_at, files, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
           v.site,
           v.vsn,
-          f.path,
+          m.label,
+          m.media,
+          v.key,
+          v.versionId,
+          v.manifestKey,
+          m.image.bytes,
+          m.image.sha256,
+          m.sessions,
+          JSON.stringify(m.copies),
+          Date.parse(m.createdAt),
+          v.ackedAt,
+          m.files.length,
+          bytes,
+        ).lastInsertRowid;
+      const batch: unknown[] = [];
+      m.files.forEach((f, entry) => {
+        const [dir, name] = splitPath(f.path);
+        const single = f.extents.length === 1 && !f.part ? f.extents[0]! : undefined;
+        batch.push(
+          volumeId,
           entry,
+          stringId('dirs', dirIds, dir),
+          stringId('names', nameIds, name),
           f.size,
-          f.sha256,
           f.mtimeSeconds,
+          shaPrefix(f.sha256),
+          Buffer.from(f.sha256, 'hex'),
           f.mode,
           f.session,
-          f.part ? JSON.stringify(f.part) : null,
-          JSON.stringify(f.extents),
-        ).lastInsertRowid;
-        insertPath.run(id, f.path);
+          single?.offset ?? null,
+          single?.length ?? null,
+          single ? null : JSON.stringify(f.part ? { extents: f.extents, part: f.part } : { extents: f.extents }),
+        );
+        if (batch.length === ROWS_PER_INSERT * FILE_COLUMNS) {
+          this.insertFiles.run(batch);
+          batch.length = 0;
+        }
       });
+      for (let i = 0; i < batch.length; i += FILE_COLUMNS) this.insertFile.run(batch.slice(i, i + FILE_COLUMNS));
     })();
+  }
+
+  async bulk<T>(load: () => Promise<T>): Promise<T> {
+    const empty = this.db.prepare('SELECT NOT EXISTS (SELECT 1 FROM index_files)').pluck().get() === 1;
+    if (!empty) return load();
+    this.db.exec(
+      'DROP INDEX IF EXISTS index_files_sha; DROP INDEX IF EXISTS index_files_dir; DROP INDEX IF EXISTS index_files_name;',
+    );
+    try {
+      return await load();
+    } finally {
+      this.db.exec(SECONDARY_INDEXES);
+    }
   }
 
   async findFiles(q: FileQuery): Promise<FileHit[]> {
     if (q.sites.length === 0) return [];
-    const where: string[] = [`f.site IN (${q.sites.map(() => '?').join(', ')})`];
+    const where: string[] = [`v.site IN (${q.sites.map(() => '?').join(', ')})`];
     const args: unknown[] = [...q.sites];
-    let from = 'index_files f';
-    if (q.pathContains !== undefined) {
-      if ([...q.pathContains].length >= MIN_SUBSTRING) {
-        // the trigram index narrows (the phrase is the substring, quotes doubled); instr decides
-        from = 'index_paths p CROSS JOIN index_files f ON f.id = p.rowid';
-        where.push('index_paths MATCH ?');
-        args.push(`"${q.pathContains.replaceAll('"', '""')}"`);
-      }
-      where.push('instr(lower(f.path), lower(?)) > 0');
-      args.push(q.pathContains);
-    }
-    const equal = (column: string, value: unknown) => {
-      if (value === undefined) return;
-      where.push(`${column} = ?`);
-      args.push(value);
+    const add = (sql: string, ...values: unknown[]) => {
+      where.push(sql);
+      args.push(...values);
     };
-    const bound = (column: string, op: string, value: number | undefined) => {
-      if (value === undefined) return;
-      where.push(`${column} ${op} ?`);
-      args.push(value);
-    };
-    equal('f.path', q.path);
-    equal('f.sha256', q.sha256);
-    equal('f.vsn', q.vsn);
-    bound('f.size', '>=', q.sizeMin);
-    bound('f.size', '<=', q.sizeMax);
-    bound('f.mtime_s', '>=', q.mtimeFrom);
-    bound('f.mtime_s', '<', q.mtimeBefore);
-    bound('v.created_at', '>=', q.volumeCreatedSince);
+    if (q.vsn !== undefined) add('v.vsn = ?', q.vsn);
+    if (q.volumeCreatedSince !== undefined) add('v.created_at >= ?', q.volumeCreatedSince);
+    if (q.sizeMin !== undefined) add('f.size >= ?', q.sizeMin);
+    if (q.sizeMax !== undefined) add('f.size <= ?', q.sizeMax);
+    if (q.mtimeFrom !== undefined) add('f.mtime_s >= ?', q.mtimeFrom);
+    if (q.mtimeBefore !== undefined) add('f.mtime_s < ?', q.mtimeBefore);
     if (q.after) {
-      where.push('(f.site, f.vsn, f.path, f.entry) > (?, ?, ?, ?)');
-      args.push(q.after.site, q.after.vsn, q.after.path, q.after.entry);
+      add(
+        '(v.site > ? OR (v.site = ? AND (v.vsn > ? OR (v.vsn = ? AND f.entry > ?))))',
+        q.after.site,
+        q.after.site,
+        q.after.vsn,
+        q.after.vsn,
+        q.after.entry,
+      );
     }
+    // the selective filters, through their indexes
+    let selective = false;
+    if (q.sha256 !== undefined) {
+      if (!/^[0-9a-f]{64}$/.test(q.sha256)) return [];
+      add('f.sha_prefix = ? AND f.sha256 = ?', shaPrefix(q.sha256), Buffer.from(q.sha256, 'hex'));
+      selective = true;
+    }
+    if (q.path !== undefined) {
+      const [dir, name] = splitPath(q.path);
+      add(
+        'f.name_id = (SELECT id FROM index_names WHERE text = ?) AND f.dir_id = (SELECT id FROM index_dirs WHERE text = ?)',
+        name,
+        dir,
+      );
+      selective = true;
+    }
+    let walk = !selective;
+    if (q.pathContains !== undefined) {
+      const m = this.substringMatch(q.pathContains);
+      add(m.sql, ...m.args);
+      if (!selective) {
+        // few files behind the matching strings: fetch them and sort; many: walk the order
+        const count = this.db
+          .prepare(
+            `SELECT COUNT(*) FROM (SELECT 1 FROM index_files f CROSS JOIN index_volumes v ON v.id = f.volume_id
+             WHERE ${where.join(' AND ')} LIMIT ${CANDIDATE_CAP + 1})`,
+          )
+          .pluck()
+          .get(...args) as number;
+        walk = count > CANDIDATE_CAP;
+      }
+    }
+    const from = walk
+      ? 'index_volumes v CROSS JOIN index_files f ON f.volume_id = v.id'
+      : 'index_files f CROSS JOIN index_volumes v ON v.id = f.volume_id';
     const rows = this.db
       .prepare(
-        `SELECT ${FILE_COLUMNS} FROM ${from} JOIN index_volumes v ON v.id = f.volume_id
-         WHERE ${where.join(' AND ')} ORDER BY f.site, f.vsn, f.path, f.entry LIMIT ?`,
+        `SELECT v.site, v.vsn, f.entry, d.text AS dir, n.text AS name, f.size, f.mtime_s, f.sha256, f.mode, f.session,
+           f.ext_offset, f.ext_length, f.extra,
+           v.key, v.version_id, v.copies, v.created_at
+         FROM ${from} JOIN index_dirs d ON d.id = f.dir_id JOIN index_names n ON n.id = f.name_id
+         WHERE ${where.join(' AND ')} ORDER BY v.site, v.vsn, f.entry LIMIT ?`,
       )
       .all(...args, q.limit) as any[];
     return rows.map(fileHit);
+  }
+
+  /**
+   * The condition "the path contains q" (ASCII case-insensitive) over a file
+   * row f: its dir or its name contains q, or q = X/Y spans the last slash.
+   */
+  private substringMatch(q: string): { sql: string; args: unknown[] } {
+    const strings = (table: 'dirs' | 'names', test: string, needle: string, ...testArgs: unknown[]) => {
+      const trigrams = `index_${table.slice(0, -1)}_trigrams`;
+      return [...needle].length >= MIN_SUBSTRING
+        ? {
+            sql: `SELECT s.id FROM ${trigrams} t JOIN index_${table} s ON s.id = t.rowid WHERE ${trigrams} MATCH ? AND ${test}`,
+            args: [`"${needle.replaceAll('"', '""')}"`, ...testArgs],
+          }
+        : { sql: `SELECT s.id FROM index_${table} s WHERE ${test}`, args: testArgs };
+    };
+    const contains = 'instr(lower(s.text), lower(?)) > 0';
+    const inDir = strings('dirs', contains, q, q);
+    const inName = strings('names', contains, q, q);
+    const terms = [`f.dir_id IN (${inDir.sql})`, `f.name_id IN (${inName.sql})`];
+    const args = [...inDir.args, ...inName.args];
+    const slash = q.lastIndexOf('/');
+    if (slash >= 0) {
+      const x = q.slice(0, slash);
+      const y = q.slice(slash + 1);
+      const endsWith = `s.text <> '' AND substr(lower(s.text), -length(?)) = lower(?)`;
+      const spanDirs =
+        x === ''
+          ? { sql: `SELECT s.id FROM index_dirs s WHERE s.text <> ''`, args: [] }
+          : strings('dirs', endsWith, x, x, x);
+      const spanNames =
+        y === '' ? undefined : strings('names', 'substr(lower(s.text), 1, length(?)) = lower(?)', y, y, y);
+      terms.push(
+        spanNames
+          ? `(f.dir_id IN (${spanDirs.sql}) AND f.name_id IN (${spanNames.sql}))`
+          : `f.dir_id IN (${spanDirs.sql})`,
+      );
+      args.push(...spanDirs.args, ...(spanNames?.args ?? []));
+    }
+    return { sql: `(${terms.join(' OR ')})`, args };
   }
 
   async listVolumes(q: VolumeQuery): Promise<VolumeSummary[]> {
@@ -241,20 +407,22 @@ export class SqliteIndex implements SearchIndex {
 }
 
 function fileHit(r: any): FileHit {
+  const extra: FileExtra =
+    r.extra === null ? { extents: [{ offset: r.ext_offset, length: r.ext_length }] } : JSON.parse(r.extra);
   return {
     site: r.site,
     vsn: r.vsn,
-    path: r.path,
     entry: r.entry,
+    path: joinPath(r.dir, r.name),
     size: r.size,
-    sha256: r.sha256,
+    sha256: (r.sha256 as Buffer).toString('hex'),
     mtimeSeconds: r.mtime_s,
     mode: r.mode,
     session: r.session,
-    part: r.part === null ? null : JSON.parse(r.part),
+    part: extra.part ?? null,
     key: r.key,
     versionId: r.version_id,
-    extents: JSON.parse(r.extents),
+    extents: extra.extents,
     copies: JSON.parse(r.copies),
     volumeCreatedAt: r.created_at,
   };

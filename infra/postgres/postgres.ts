@@ -391,10 +391,16 @@ async function launch(p: PgPaths, bin: string, port: number, timeoutMs: number):
   if (findPid(p) === undefined) rmSync(path.join(p.data, 'postmaster.pid'), { force: true });
   await writeConf(p, port);
   const seconds = String(Math.max(5, Math.ceil(timeoutMs / 1000)));
-  await tool(p, 'pg_ctl-start', path.join(bin, 'pg_ctl'), ['start', '-D', p.data, '-l', p.logFile, '-w', '-t', seconds], {
-    timeoutMs: timeoutMs + 5000,
-    detached: true,
-  });
+  await tool(
+    p,
+    'pg_ctl-start',
+    path.join(bin, 'pg_ctl'),
+    ['start', '-D', p.data, '-l', p.logFile, '-w', '-t', seconds],
+    {
+      timeoutMs: timeoutMs + 5000,
+      detached: true,
+    },
+  );
   const pid = findPid(p);
   if (!pid) throw new Error(`the postmaster exited right after starting\n${tail(p.logFile)}`);
   return pid;
@@ -459,7 +465,9 @@ async function coldStart(p: PgPaths, port: number, deadline: number): Promise<Pg
     `--locale=${locale}`,
   ]).catch((err: Error) => {
     if (asRoot() && /Permission denied|could not (access|change)/i.test(err.message)) {
-      throw new Error(`${err.message}\n(the ${PG_SUPERUSER} user must be able to reach ${p.data}: every directory above it needs o+x)`);
+      throw new Error(
+        `${err.message}\n(the ${PG_SUPERUSER} user must be able to reach ${p.data}: every directory above it needs o+x)`,
+      );
     }
     throw err;
   });

@@ -100,7 +100,18 @@ backendTest('finds files by substring, glob, regex, exact path, SHA-256, size an
   t.is(hit.modified, '2025-12-01T00:00:00.000Z');
 
   // substrings are ASCII case-insensitive
-  t.deepEqual(paths(await files(gw, { q: 'M31' })), ['night1/m31.fits', 'night4/M31-README.TXT', 'night4/m31.fits']);
+  t.deepEqual(paths(await files(gw, { q: 'M31' })), ['night1/m31.fits', 'night4/m31.fits', 'night4/M31-README.TXT']);
+  // a substring may span directories and the name
+  t.deepEqual(paths(await files(gw, { q: 'ght4/frames/frame-01' })), [
+    'night4/frames/frame-010.raw',
+    'night4/frames/frame-011.raw',
+  ]);
+  t.deepEqual(paths(await files(gw, { q: '1/m31' })), ['night1/m31.fits']);
+  t.deepEqual(paths(await files(gw, { q: '/M3' })), ['night1/m31.fits', 'night4/m31.fits', 'night4/M31-README.TXT']);
+  t.deepEqual(paths(await files(gw, { q: 'es/' })), paths(await files(gw, { glob: '*es/*' })));
+  t.is(paths(await files(gw, { q: 'es/' })).length, 12);
+  t.deepEqual(paths(await files(gw, { q: 'ght1/' })).length, 4);
+  t.deepEqual(paths(await files(gw, { q: 'night1/m31.fitsx' })), []);
   // globs match the whole path, case-sensitively
   t.deepEqual(paths(await files(gw, { glob: 'night*/m31.fits' })), ['night1/m31.fits', 'night4/m31.fits']);
   t.deepEqual(paths(await files(gw, { glob: 'night4/frames/frame-00[0-2].raw' })), [

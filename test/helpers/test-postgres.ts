@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { type PostgresInfo, postgresMissing as missing, startPostgres } from '../../infra/postgres/postgres.js';
+import { postgresMissing as missing, type PostgresInfo, startPostgres } from '../../infra/postgres/postgres.js';
 import { ROOT } from './processes.js';
 
 export const TEST_PG_DIR = path.join(ROOT, 'var/test-pg');
