@@ -259,6 +259,9 @@ export class GatewayStore {
   readonly file: string;
   private readonly db: Database.Database;
 
+  /** Secrets read once (they never change once made). */
+  private readonly secrets = new Map<string, Buffer>();
+
   constructor(file: string) {
     this.file = file;
     // Only hashes live here, but nobody else needs to read them either.
@@ -310,8 +313,12 @@ export class GatewayStore {
 
   /** The gateway's secret named `name` (e.g. the search cursors' MAC key): 32 random bytes, made on first use. */
   secret(name: string): Buffer {
+    const known = this.secrets.get(name);
+    if (known) return known;
     this.db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)').run(name, crypto.randomBytes(32));
-    return (this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(name) as { value: Buffer }).value;
+    const value = (this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(name) as { value: Buffer }).value;
+    this.secrets.set(name, value);
+    return value;
   }
 
   /** Readers, oldest first. */
