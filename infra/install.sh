@@ -10,11 +10,13 @@
 #   - par2: optional recovery data on discs
 #   - python3, g++: node-gyp builds better-sqlite3 (the catalog) from source
 #   - radosgw, ceph-mon, ceph-osd: the local S3 (a one-node Ceph RGW, infra/rgw/)
+#   - postgresql, postgresql-contrib: the shared search index's database and its pg_trgm (infra/postgres/)
+#   - chromium: the headless browser the search page's tests drive (playwright-core)
 # Node.js >= 20.19 with npm must already be installed.
 set -euo pipefail
 
 PACKAGES=(rpcbind rpcsvc-proto libtirpc-dev gcc g++ make python3 libc6-dev procps iproute2 util-linux mount
-  xorriso libarchive-tools par2 coreutils radosgw ceph-mon ceph-osd)
+  xorriso libarchive-tools par2 coreutils radosgw ceph-mon ceph-osd postgresql postgresql-contrib chromium)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -20,10 +20,17 @@ export const MAX_MANIFEST_FILES = 2_000_000;
 const Extent = z.strictObject({ offset: ByteCount, length: ByteCount });
 const IsoTime = z.string().datetime({ offset: true });
 
+/** A path as text: no NUL (no POSIX name holds one, and PostgreSQL text cannot). */
+const PathText = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((s) => !s.includes('\u0000'), 'must not contain a NUL character');
+
 export const ManifestFile = z.strictObject({
-  path: z.string().min(1).max(4096),
+  path: PathText,
   pathBase64: z.string().max(8192),
-  imagePath: z.string().min(1).max(4096),
+  imagePath: PathText,
   size: ByteCount,
   sha256: Sha256Hex,
   mode: z.number().int().min(0).max(0o7777777),

@@ -73,6 +73,7 @@ const MIGRATIONS = [
     bytes INTEGER NOT NULL,
     UNIQUE (site, vsn)
   );
+  -- a path with no slash has no directory: its dir_id is NULL ('' is the directory of /name)
   CREATE TABLE index_dirs (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
   CREATE TABLE index_names (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
   CREATE VIRTUAL TABLE index_dir_trigrams USING fts5 (text, content = 'index_dirs', content_rowid = 'id', tokenize = 'trigram');
@@ -81,7 +82,7 @@ const MIGRATIONS = [
     id INTEGER PRIMARY KEY,
     volume_id INTEGER NOT NULL,
     entry INTEGER NOT NULL,
-    dir_id INTEGER NOT NULL,
+    dir_id INTEGER,
     name_id INTEGER NOT NULL,
     size INTEGER NOT NULL,
     mtime_s INTEGER NOT NULL,
@@ -106,14 +107,17 @@ const INSERT_COLUMNS =
 /** A substring whose strings hold at most this many files is answered from them and sorted; else by walking. */
 const CANDIDATE_CAP = 5_000;
 
-/** Directory and name of a path: `a/b/c.txt` → [`a/b`, `c.txt`]; a top-level `c.txt` → [``, `c.txt`]. */
-export function splitPath(path: string): [string, string] {
+/**
+ * Directory and name of a path: `a/b/c.txt` → [`a/b`, `c.txt`]; `/c.txt` →
+ * [``, `c.txt`]; a path with no slash, `c.txt` → [null, `c.txt`].
+ */
+export function splitPath(path: string): [string | null, string] {
   const slash = path.lastIndexOf('/');
-  return slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
+  return slash < 0 ? [null, path] : [path.slice(0, slash), path.slice(slash + 1)];
 }
 
-function joinPath(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
+function joinPath(dir: string | null, name: string): string {
+  return dir === null ? name : `${dir}/${name}`;
 }
 
 /** What a file row keeps as JSON when it has more than one extent or is a part (else NULL). */
@@ -137,7 +141,14 @@ export class SqliteIndex implements SearchIndex {
     { get: Database.Statement; add: Database.Statement; trigrams: Database.Statement }
   >;
 
-  constructor(readonly file: string) {
+  private readonly candidateCap: number;
+
+  /** options.candidateCap: see CANDIDATE_CAP (tests set it low to exercise the walk). */
+  constructor(
+    readonly file: string,
+    options: { candidateCap?: number } = {},
+  ) {
+    this.candidateCap = options.candidateCap ?? CANDIDATE_CAP;
     this.db = openDatabase(file, { what: 'search index', migrations: MIGRATIONS });
     // the index is rebuilt from S3 if lost: a commit need not wait for the disk (WAL stays consistent)
     this.db.pragma('synchronous = NORMAL');
@@ -216,7 +227,7 @@ export class SqliteIndex implements SearchIndex {
         batch.push(
           volumeId,
           entry,
-          stringId('dirs', dirIds, dir),
+          dir === null ? null : stringId('dirs', dirIds, dir),
           stringId('names', nameIds, name),
           f.size,
           f.mtimeSeconds,
@@ -283,11 +294,9 @@ export class SqliteIndex implements SearchIndex {
     }
     if (q.path !== undefined) {
       const [dir, name] = splitPath(q.path);
-      add(
-        'f.name_id = (SELECT id FROM index_names WHERE text = ?) AND f.dir_id = (SELECT id FROM index_dirs WHERE text = ?)',
-        name,
-        dir,
-      );
+      add('f.name_id = (SELECT id FROM index_names WHERE text = ?)', name);
+      if (dir === null) add('f.dir_id IS NULL');
+      else add('f.dir_id = (SELECT id FROM index_dirs WHERE text = ?)', dir);
       selective = true;
     }
     let walk = !selective;
@@ -299,11 +308,11 @@ export class SqliteIndex implements SearchIndex {
         const count = this.db
           .prepare(
             `SELECT COUNT(*) FROM (SELECT 1 FROM index_files f CROSS JOIN index_volumes v ON v.id = f.volume_id
-             WHERE ${where.join(' AND ')} LIMIT ${CANDIDATE_CAP + 1})`,
+             WHERE ${where.join(' AND ')} LIMIT ${this.candidateCap + 1})`,
           )
           .pluck()
           .get(...args) as number;
-        walk = count > CANDIDATE_CAP;
+        walk = count > this.candidateCap;
       }
     }
     const from = walk
@@ -314,7 +323,7 @@ export class SqliteIndex implements SearchIndex {
         `SELECT v.site, v.vsn, f.entry, d.text AS dir, n.text AS name, f.size, f.mtime_s, f.sha256, f.mode, f.session,
            f.ext_offset, f.ext_length, f.extra,
            v.key, v.version_id, v.copies, v.created_at
-         FROM ${from} JOIN index_dirs d ON d.id = f.dir_id JOIN index_names n ON n.id = f.name_id
+         FROM ${from} LEFT JOIN index_dirs d ON d.id = f.dir_id JOIN index_names n ON n.id = f.name_id
          WHERE ${where.join(' AND ')} ORDER BY v.site, v.vsn, f.entry LIMIT ?`,
       )
       .all(...args, q.limit) as any[];
@@ -344,11 +353,10 @@ export class SqliteIndex implements SearchIndex {
     if (slash >= 0) {
       const x = q.slice(0, slash);
       const y = q.slice(slash + 1);
-      const endsWith = `s.text <> '' AND substr(lower(s.text), -length(?)) = lower(?)`;
+      // every directory ends with '': a file with a directory has a slash after it
+      const endsWith = 'substr(lower(s.text), -length(?)) = lower(?)';
       const spanDirs =
-        x === ''
-          ? { sql: `SELECT s.id FROM index_dirs s WHERE s.text <> ''`, args: [] }
-          : strings('dirs', endsWith, x, x, x);
+        x === '' ? { sql: 'SELECT s.id FROM index_dirs s', args: [] } : strings('dirs', endsWith, x, x, x);
       const spanNames =
         y === '' ? undefined : strings('names', 'substr(lower(s.text), 1, length(?)) = lower(?)', y, y, y);
       terms.push(
