@@ -271,6 +271,11 @@ export const configSchema = z
               .string()
               .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
               .optional(),
+            /**
+             * The key page cursors are signed with, shared by every instance of a gateway that
+             * runs as many (at least 32 characters); absent: a random key in the gateway store.
+             */
+            cursorKey: z.string().min(32).optional(),
             /** Lifetime of the presigned restore links in search results. */
             linkSeconds: z
               .number()

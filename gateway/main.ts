@@ -515,6 +515,7 @@ if (commandName === 'config') {
     search: {
       ...config.gateway.search,
       ...(config.gateway.search.postgresUrl ? { postgresUrl: describeSearchIndex(config.gateway) } : {}),
+      ...(config.gateway.search.cursorKey ? { cursorKey: '(set)' } : {}),
     },
   };
   process.stdout.write(`${JSON.stringify({ log: config.log, gateway: shownGateway }, null, 2)}\n`);

@@ -48,6 +48,12 @@ const FileKeySchema = z.strictObject({
 const VolumeKeySchema = z.strictObject({ site: z.string().max(63), vsn: z.string().max(32) });
 const CURSOR_KEY = 'search-cursor';
 
+/** The cursors' MAC key: the configured one (shared by instances), else the store's own. */
+function cursorKey(deps: HandlerDeps): Buffer {
+  const configured = settingsOf(deps).search.cursorKey;
+  return configured ? Buffer.from(configured, 'utf8') : deps.store.secret(CURSOR_KEY);
+}
+
 function reply(statusCode: number, body: unknown): HandlerResult {
   return {
     statusCode,
@@ -135,7 +141,7 @@ export async function findFilesHandler(event: HttpEvent, deps: HandlerDeps): Pro
   return asReader(event, deps, async (readerSites, index) => {
     const settings = settingsOf(deps).search;
     const r: FileRequest = parseFileRequest(event.rawQueryString ?? '', settings.maxQueryChars);
-    const key = deps.store.secret(CURSOR_KEY);
+    const key = cursorKey(deps);
     const digest = queryDigest({ files: 1, ...filtersOf(r) });
     const after: FileKey | undefined = r.cursor ? decodeCursor(key, digest, r.cursor, FileKeySchema) : undefined;
     const page = await searchFiles(
@@ -170,7 +176,7 @@ export async function findFilesHandler(event: HttpEvent, deps: HandlerDeps): Pro
 export async function listVolumesHandler(event: HttpEvent, deps: HandlerDeps): Promise<HandlerResult> {
   return asReader(event, deps, async (readerSites, index) => {
     const r = parseVolumeRequest(event.rawQueryString ?? '', settingsOf(deps).search.maxQueryChars);
-    const key = deps.store.secret(CURSOR_KEY);
+    const key = cursorKey(deps);
     const digest = queryDigest({ volumes: 1, ...filtersOf(r) });
     const after = r.cursor ? decodeCursor(key, digest, r.cursor, VolumeKeySchema) : undefined;
     const rows = await index.listVolumes({

@@ -7,11 +7,16 @@
  * fuzzed query string that must never get a 500.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import test, { type ExecutionContext } from 'ava';
 import { HTTP_ROUTES } from '../../gateway/handlers/routes.js';
+import { startLocalHost } from '../../gateway/host/local-host.js';
 import { ReaderTokens } from '../../gateway/identity/reader-tokens.js';
+import { GatewayStore } from '../../gateway/store/gateway-store.js';
 import { postgresMissing } from '../helpers/test-postgres.js';
 import { rgwMissing } from '../helpers/test-rgw.js';
 import { HOSTILE_PATH, type SearchGateway, startSearchGateway } from './search-kit.js';
@@ -402,6 +407,33 @@ backendTest('bad queries get clear 4xx answers; patterns cannot backtrack; fuzzi
   }
   t.true((statuses.get(200) ?? 0) > 0 && (statuses.get(400) ?? 0) > 0, JSON.stringify([...statuses]));
 });
+
+(missing('sqlite') ? test.skip : test)(
+  "instances sharing an index page on with each other's cursors when they share gateway.search.cursorKey",
+  async (t) => {
+    for (const shared of [true, false]) {
+      const gw = await startSearchGateway(t, shared ? { cursorKey: 'k'.repeat(40) } : {});
+      // a second instance: its own store (and reader), the same index and settings
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'optarc-search-b-'));
+      t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+      const store = new GatewayStore(path.join(dir, 'gateway.sqlite'));
+      t.teardown(() => store.close());
+      const token = new ReaderTokens(store).issue(['lab-1']).token;
+      const host = await startLocalHost({ host: '127.0.0.1', port: 0, store, index: gw.index, settings: gw.settings });
+      t.teardown(() => host.close());
+      const other: SearchGateway = { ...gw, url: `http://127.0.0.1:${host.port}`, token };
+      const first = await files(gw, { q: 'night', limit: 3 });
+      const second = await files(other, { q: 'night', limit: 3, cursor: first.body.next });
+      if (shared) {
+        t.is(second.status, 200);
+        t.deepEqual(paths(second), paths(await files(gw, { q: 'night', limit: 3, cursor: first.body.next })));
+      } else {
+        t.is(second.status, 400);
+        t.is(second.body.error, 'BAD_CURSOR');
+      }
+    }
+  },
+);
 
 test('the OpenAPI description covers exactly the routed /api/ paths', async (t) => {
   const { OPENAPI } = await import('../../gateway/search/openapi.js');

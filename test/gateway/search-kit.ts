@@ -15,6 +15,7 @@ import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ExecutionContext } from 'ava';
 import { configSchema } from '../../config/schema.js';
+import type { GatewaySettings } from '../../gateway/handlers/events.js';
 import { startLocalHost } from '../../gateway/host/local-host.js';
 import { ReaderTokens } from '../../gateway/identity/reader-tokens.js';
 import { volumeKeys } from '../../gateway/mirror/mirror-keys.js';
@@ -45,6 +46,8 @@ export interface SearchGateway {
   storeFile: string;
   objects: ObjectStore;
   bucket: string;
+  /** The gateway settings the host runs with. */
+  settings: GatewaySettings;
   close(): Promise<void>;
 }
 
@@ -212,7 +215,7 @@ export function defaultVolumes(): SyntheticVolume[] {
 
 export async function startSearchGateway(
   t: ExecutionContext,
-  options: { backend?: 'sqlite' | 'postgres'; volumes?: SyntheticVolume[] } = {},
+  options: { backend?: 'sqlite' | 'postgres'; volumes?: SyntheticVolume[]; cursorKey?: string } = {},
 ): Promise<SearchGateway> {
   const rgw = await sharedRgw();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'optarc-search-'));
@@ -220,6 +223,7 @@ export async function startSearchGateway(
   const settings = configSchema.parse({
     gateway: {
       s3: { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket },
+      ...(options.cursorKey ? { search: { cursorKey: options.cursorKey } } : {}),
     },
   }).gateway;
   const objects = ObjectStore.fromConfig(settings);
@@ -272,6 +276,7 @@ export async function startSearchGateway(
     storeFile,
     objects,
     bucket,
+    settings,
     async close() {
       if (closed) return;
       closed = true;
