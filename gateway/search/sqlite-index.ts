@@ -40,7 +40,7 @@ import { MIN_SUBSTRING } from './search-index.js';
 /** The file indexes bulk mode drops and rebuilds (the order index stays: it is appended to in order). */
 const SECONDARY_INDEXES = `
   CREATE INDEX IF NOT EXISTS index_files_sha ON index_files (sha_prefix);
-  CREATE INDEX IF NOT EXISTS index_files_dir ON index_files (dir_id);
+  CREATE INDEX IF NOT EXISTS index_files_dir_name ON index_files (dir_id, name_id);
   CREATE INDEX IF NOT EXISTS index_files_name ON index_files (name_id);`;
 
 const MIGRATIONS = [
@@ -97,6 +97,12 @@ const MIGRATIONS = [
   CREATE UNIQUE INDEX index_files_order ON index_files (volume_id, entry);
   ${SECONDARY_INDEXES}
   `,
+  // 4: an exact path is one seek of (dir, name); the planner gets statistics
+  `
+  DROP INDEX IF EXISTS index_files_dir;
+  ${SECONDARY_INDEXES}
+  ANALYZE;
+  `,
 ];
 
 /** Rows per INSERT statement when indexing (fewer statements, same transaction). */
@@ -106,6 +112,10 @@ const INSERT_COLUMNS =
   'volume_id, entry, dir_id, name_id, size, mtime_s, sha_prefix, sha256, mode, session, ext_offset, ext_length, extra';
 /** A substring whose strings hold at most this many files is answered from them and sorted; else by walking. */
 const CANDIDATE_CAP = 5_000;
+/** A span X/Y with at most this many (dir, name) pairs is looked up pair by pair in the (dir, name) index. */
+const MAX_SPAN_PAIRS = 50_000;
+/** This connection's temp tables of the string ids a substring matches. */
+type MatchTable = 'match_dirs' | 'match_names' | 'span_dirs' | 'span_names';
 
 /**
  * Directory and name of a path: `a/b/c.txt` → [`a/b`, `c.txt`]; `/c.txt` →
@@ -142,6 +152,8 @@ export class SqliteIndex implements SearchIndex {
   >;
 
   private readonly candidateCap: number;
+  /** In bulk(): statistics wait for the end. */
+  private bulkLoading = false;
 
   /** options.candidateCap: see CANDIDATE_CAP (tests set it low to exercise the walk). */
   constructor(
@@ -153,6 +165,8 @@ export class SqliteIndex implements SearchIndex {
     // the index is rebuilt from S3 if lost: a commit need not wait for the disk (WAL stays consistent)
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('cache_size = -65536');
+    // statistics from a sample (ANALYZE, PRAGMA optimize): quick on millions of rows
+    this.db.pragma('analysis_limit = 2000');
     this.insertFiles = this.db.prepare(
       `INSERT INTO index_files (${INSERT_COLUMNS})
        VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => `(${Array(FILE_COLUMNS).fill('?').join(', ')})`).join(', ')}`,
@@ -167,6 +181,8 @@ export class SqliteIndex implements SearchIndex {
       trigrams: this.db.prepare(`INSERT INTO index_${table.slice(0, -1)}_trigrams (rowid, text) VALUES (?, ?)`),
     });
     this.strings = { dirs: strings('dirs'), names: strings('names') };
+    for (const t of ['match_dirs', 'match_names', 'span_dirs', 'span_names'])
+      this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${t} (id INTEGER PRIMARY KEY)`);
   }
 
   async close(): Promise<void> {
@@ -246,19 +262,32 @@ export class SqliteIndex implements SearchIndex {
       });
       for (let i = 0; i < batch.length; i += FILE_COLUMNS) this.insertFile.run(batch.slice(i, i + FILE_COLUMNS));
     })();
+    // statistics again once the tables have grown tenfold since they were taken (cheap otherwise)
+    if (!this.bulkLoading) this.db.pragma('optimize');
   }
 
   async bulk<T>(load: () => Promise<T>): Promise<T> {
     const empty = this.db.prepare('SELECT NOT EXISTS (SELECT 1 FROM index_files)').pluck().get() === 1;
     if (!empty) return load();
     this.db.exec(
-      'DROP INDEX IF EXISTS index_files_sha; DROP INDEX IF EXISTS index_files_dir; DROP INDEX IF EXISTS index_files_name;',
+      'DROP INDEX IF EXISTS index_files_sha; DROP INDEX IF EXISTS index_files_dir_name; DROP INDEX IF EXISTS index_files_name;',
     );
+    this.bulkLoading = true;
     try {
       return await load();
     } finally {
+      this.bulkLoading = false;
       this.db.exec(SECONDARY_INDEXES);
+      this.analyze();
     }
+  }
+
+  /**
+   * Refreshes the planner's statistics (sampled: analysis_limit), so it knows
+   * a directory is far more selective than a name recurring across nights.
+   */
+  private analyze(): void {
+    this.db.exec('ANALYZE');
   }
 
   async findFiles(q: FileQuery): Promise<FileHit[]> {
@@ -304,14 +333,12 @@ export class SqliteIndex implements SearchIndex {
       const m = this.substringMatch(q.pathContains);
       add(m.sql, ...m.args);
       if (!selective) {
-        // few files behind the matching strings: fetch them and sort; many: walk the order
+        // few files behind the matching strings (in any site: counted in the indexes alone, without
+        // reading a row): fetch them and sort; many: walk the order, where they are met soon
         const count = this.db
-          .prepare(
-            `SELECT COUNT(*) FROM (SELECT 1 FROM index_files f CROSS JOIN index_volumes v ON v.id = f.volume_id
-             WHERE ${where.join(' AND ')} LIMIT ${this.candidateCap + 1})`,
-          )
+          .prepare(`SELECT COUNT(*) FROM (SELECT 1 FROM index_files f WHERE ${m.sql} LIMIT ${this.candidateCap + 1})`)
           .pluck()
-          .get(...args) as number;
+          .get(...m.args) as number;
         walk = count > this.candidateCap;
       }
     }
@@ -332,41 +359,56 @@ export class SqliteIndex implements SearchIndex {
 
   /**
    * The condition "the path contains q" (ASCII case-insensitive) over a file
-   * row f: its dir or its name contains q, or q = X/Y spans the last slash.
+   * row f: its dir or its name contains q, or q = X/Y spans the last slash
+   * (the dir ends with X and the name starts with Y). The matching string ids
+   * are found once, by the trigram indexes, into this connection's temp
+   * tables, so the file queries only look them up; a span is joined through
+   * the (dir, name) index when its pairs are few, else through whichever side
+   * is smaller.
    */
   private substringMatch(q: string): { sql: string; args: unknown[] } {
-    const strings = (table: 'dirs' | 'names', test: string, needle: string, ...testArgs: unknown[]) => {
+    const fill = (into: MatchTable, table: 'dirs' | 'names', test: string, needle: string, ...testArgs: unknown[]) => {
       const trigrams = `index_${table.slice(0, -1)}_trigrams`;
-      return [...needle].length >= MIN_SUBSTRING
-        ? {
-            sql: `SELECT s.id FROM ${trigrams} t JOIN index_${table} s ON s.id = t.rowid WHERE ${trigrams} MATCH ? AND ${test}`,
-            args: [`"${needle.replaceAll('"', '""')}"`, ...testArgs],
-          }
-        : { sql: `SELECT s.id FROM index_${table} s WHERE ${test}`, args: testArgs };
+      this.db.prepare(`DELETE FROM temp.${into}`).run();
+      const select =
+        [...needle].length >= MIN_SUBSTRING
+          ? this.db
+              .prepare(
+                `INSERT INTO temp.${into} SELECT s.id FROM ${trigrams} t JOIN index_${table} s ON s.id = t.rowid
+                 WHERE ${trigrams} MATCH ? AND ${test}`,
+              )
+              .run(`"${needle.replaceAll('"', '""')}"`, ...testArgs)
+          : this.db
+              .prepare(`INSERT INTO temp.${into} SELECT s.id FROM index_${table} s WHERE ${test}`)
+              .run(...testArgs);
+      return select.changes;
     };
     const contains = 'instr(lower(s.text), lower(?)) > 0';
-    const inDir = strings('dirs', contains, q, q);
-    const inName = strings('names', contains, q, q);
-    const terms = [`f.dir_id IN (${inDir.sql})`, `f.name_id IN (${inName.sql})`];
-    const args = [...inDir.args, ...inName.args];
+    fill('match_dirs', 'dirs', contains, q, q);
+    fill('match_names', 'names', contains, q, q);
+    const terms = ['f.dir_id IN temp.match_dirs', 'f.name_id IN temp.match_names'];
     const slash = q.lastIndexOf('/');
     if (slash >= 0) {
       const x = q.slice(0, slash);
       const y = q.slice(slash + 1);
       // every directory ends with '': a file with a directory has a slash after it
-      const endsWith = 'substr(lower(s.text), -length(?)) = lower(?)';
-      const spanDirs =
-        x === '' ? { sql: 'SELECT s.id FROM index_dirs s', args: [] } : strings('dirs', endsWith, x, x, x);
-      const spanNames =
-        y === '' ? undefined : strings('names', 'substr(lower(s.text), 1, length(?)) = lower(?)', y, y, y);
-      terms.push(
-        spanNames
-          ? `(f.dir_id IN (${spanDirs.sql}) AND f.name_id IN (${spanNames.sql}))`
-          : `f.dir_id IN (${spanDirs.sql})`,
-      );
-      args.push(...spanDirs.args, ...(spanNames?.args ?? []));
+      const dirs =
+        x === ''
+          ? fill('span_dirs', 'dirs', '1', '')
+          : fill('span_dirs', 'dirs', 'substr(lower(s.text), -length(?)) = lower(?)', x, x, x);
+      if (y === '') terms.push('f.dir_id IN temp.span_dirs');
+      else {
+        const names = fill('span_names', 'names', 'substr(lower(s.text), 1, length(?)) = lower(?)', y, y, y);
+        terms.push(
+          dirs * names <= MAX_SPAN_PAIRS
+            ? '(f.dir_id, f.name_id) IN (SELECT d.id, n.id FROM temp.span_dirs d CROSS JOIN temp.span_names n)'
+            : names <= dirs
+              ? '(f.name_id IN temp.span_names AND +f.dir_id IN temp.span_dirs)'
+              : '(f.dir_id IN temp.span_dirs AND +f.name_id IN temp.span_names)',
+        );
+      }
     }
-    return { sql: `(${terms.join(' OR ')})`, args };
+    return { sql: `(${terms.join(' OR ')})`, args: [] };
   }
 
   async listVolumes(q: VolumeQuery): Promise<VolumeSummary[]> {
