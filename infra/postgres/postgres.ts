@@ -34,10 +34,8 @@
 import { createHash } from 'node:crypto';
 import {
   chownSync,
-  closeSync,
   existsSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -50,6 +48,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import pg from 'pg';
+import { withDirLock } from '../dir-lock.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEFAULT_PG_DIR = path.join(ROOT, 'var/postgres');
@@ -385,40 +384,8 @@ async function writeConf(p: PgPaths, port: number): Promise<void> {
 
 /** One caller at a time per directory; a lock left by a dead process is taken over. */
 async function withLock<T>(p: PgPaths, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 120_000;
   mkdirSync(p.dir, { recursive: true });
-  for (;;) {
-    try {
-      const fd = openSync(p.lock, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder = 0;
-      try {
-        holder = Number(readFileSync(p.lock, 'utf8').trim() || '0');
-      } catch {
-        continue; // released meanwhile
-      }
-      let alive = true; // 0: the holder is still writing its pid
-      if (holder > 0) {
-        try {
-          process.kill(holder, 0);
-        } catch {
-          alive = false;
-        }
-      }
-      if (!alive) rmSync(p.lock, { force: true });
-      else if (Date.now() > deadline) throw new Error(`${p.lock} is held by pid ${holder}`);
-      else await sleep(50);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(p.lock, { force: true });
-  }
+  return withDirLock(p.lock, fn, { timeoutMs: 120_000, pollMs: 50 });
 }
 
 // ---------------------------------------------------------------- the API

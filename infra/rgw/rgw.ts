@@ -50,6 +50,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
+import { withDirLock } from '../dir-lock.js';
 import { type CephPaths, cephConf, cephPaths, MON_ID, OSD_ID, RGW_NAME } from './ceph-conf.js';
 import { RGW_REGION, type RgwEndpoint, s3Answers } from './s3-config.js';
 
@@ -370,39 +371,7 @@ const endpointOf = (s: RgwState): RgwEndpoint => ({
 
 /** One caller at a time per directory; a lock left by a dead process is taken over. */
 async function withLock<T>(p: CephPaths, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      const fd = openSync(p.lock, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder = 0;
-      try {
-        holder = Number(readFileSync(p.lock, 'utf8').trim() || '0');
-      } catch {
-        continue; // released meanwhile
-      }
-      let alive = true; // 0: the holder is still writing its pid
-      if (holder > 0) {
-        try {
-          process.kill(holder, 0);
-        } catch {
-          alive = false;
-        }
-      }
-      if (!alive) rmSync(p.lock, { force: true });
-      else if (Date.now() > deadline) throw new Error(`${p.lock} is held by pid ${holder}`);
-      else await sleep(100);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(p.lock, { force: true });
-  }
+  return withDirLock(p.lock, fn, { timeoutMs: 180_000, pollMs: 100 });
 }
 
 /** Wait until a signed S3 request succeeds, failing early when a daemon dies. */
