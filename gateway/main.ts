@@ -118,6 +118,20 @@ function printTable(rows: string[][]): void {
     );
 }
 
+/** Runs `fn` on the gateway store; an IdentityError is told and exits 2 (a bad site) or 1. */
+function withIdentities(fn: (store: GatewayStore) => void): void {
+  const store = new GatewayStore(gatewayPaths(config.gateway).store);
+  try {
+    fn(store);
+  } catch (e) {
+    if (!(e instanceof IdentityError)) throw e;
+    process.stderr.write(`${PROGRAM}: ${e.message}\n`);
+    process.exitCode = e.code === 'BAD_SITE' ? 2 : 1;
+  } finally {
+    store.close();
+  }
+}
+
 function agents(args: string[]): void {
   const [sub, ...rest] = args;
   if (siteValues.length > 1) usage('agents take one --site');
@@ -141,8 +155,7 @@ function agents(args: string[]): void {
     }
   }
 
-  const store = new GatewayStore(gatewayPaths(config.gateway).store);
-  try {
+  withIdentities((store) => {
     const tokens = new AgentTokens(store);
     if (sub === 'add') {
       const { agent, token } = tokens.issue(site!, { expiresAt });
@@ -169,16 +182,7 @@ function agents(args: string[]): void {
       if (json) process.stdout.write(`${JSON.stringify(shown(agent))}\n`);
       else process.stdout.write(`agent ${agent.id} (site ${agent.site}) revoked at ${iso(agent.revokedAt)}\n`);
     }
-  } catch (e) {
-    if (e instanceof IdentityError) {
-      process.stderr.write(`${PROGRAM}: ${e.message}\n`);
-      process.exitCode = e.code === 'BAD_SITE' ? 2 : 1;
-      return;
-    }
-    throw e;
-  } finally {
-    store.close();
-  }
+  });
 }
 
 function readers(args: string[]): void {
@@ -202,14 +206,13 @@ function readers(args: string[]): void {
       usage((e as Error).message);
     }
   }
-  const store = new GatewayStore(gatewayPaths(config.gateway).store);
   const shownReader = (r: ReaderInfo) => ({
     ...r,
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
     revokedAt: iso(r.revokedAt),
   });
-  try {
+  withIdentities((store) => {
     const tokens = new ReaderTokens(store);
     if (sub === 'add') {
       const { reader, token } = tokens.issue(siteValues, {
@@ -243,16 +246,7 @@ function readers(args: string[]): void {
       if (json) process.stdout.write(`${JSON.stringify(shownReader(reader))}\n`);
       else process.stdout.write(`reader ${reader.id} revoked at ${iso(reader.revokedAt)}\n`);
     }
-  } catch (e) {
-    if (e instanceof IdentityError) {
-      process.stderr.write(`${PROGRAM}: ${e.message}\n`);
-      process.exitCode = e.code === 'BAD_SITE' ? 2 : 1;
-      return;
-    }
-    throw e;
-  } finally {
-    store.close();
-  }
+  });
 }
 
 /** The bucket from gateway.s3, created if asked; undefined (mirror refused, logged) when S3 is not configured. */
