@@ -112,6 +112,9 @@ const INSERT_COLUMNS =
   'volume_id, entry, dir_id, name_id, size, mtime_s, sha_prefix, sha256, mode, session, ext_offset, ext_length, extra';
 /** A substring whose strings hold at most this many files is answered from them and sorted; else by walking. */
 const CANDIDATE_CAP = 5_000;
+/** Page cache of the index's connection, KiB: 64 MiB, and 1 GiB during a bulk load. */
+const CACHE_KIB = 65_536;
+const BULK_CACHE_KIB = 1_048_576;
 /** A span X/Y with at most this many (dir, name) pairs is looked up pair by pair in the (dir, name) index. */
 const MAX_SPAN_PAIRS = 50_000;
 /** This connection's temp tables of the string ids a substring matches. */
@@ -164,7 +167,7 @@ export class SqliteIndex implements SearchIndex {
     this.db = openDatabase(file, { what: 'search index', migrations: MIGRATIONS });
     // the index is rebuilt from S3 if lost: a commit need not wait for the disk (WAL stays consistent)
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('cache_size = -65536');
+    this.db.pragma(`cache_size = -${CACHE_KIB}`);
     // statistics from a sample (ANALYZE, PRAGMA optimize): quick on millions of rows
     this.db.pragma('analysis_limit = 2000');
     this.insertFiles = this.db.prepare(
@@ -273,9 +276,13 @@ export class SqliteIndex implements SearchIndex {
       'DROP INDEX IF EXISTS index_files_sha; DROP INDEX IF EXISTS index_files_dir_name; DROP INDEX IF EXISTS index_files_name;',
     );
     this.bulkLoading = true;
+    // a bigger page cache while loading: dictionary strings land all over their unique index,
+    // and a small cache spills those pages to the WAL again and again
+    this.db.pragma(`cache_size = -${BULK_CACHE_KIB}`);
     try {
       return await load();
     } finally {
+      this.db.pragma(`cache_size = -${CACHE_KIB}`);
       this.bulkLoading = false;
       this.db.exec(SECONDARY_INDEXES);
       this.analyze();

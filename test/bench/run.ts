@@ -14,13 +14,20 @@
  *           agent uploadParts, then the SHA-256 read-back; and the whole path,
  *           optarc-gateway serve + an agent) vs `aws s3 cp` vs
  *           @aws-sdk/lib-storage, and the agent's memory (mirror-bench.ts).
+ *   Search: 10M synthetic manifest entries indexed into SQLite and PostgreSQL
+ *           (bulk and incremental) vs a plain unindexed table, the size per
+ *           million entries, and substring/glob/SHA-256/path/date queries vs
+ *           grep over a flat listing (search-bench.ts).
  *
  * Options: --runs N (default 5), --seconds S per RPC run (default 2),
  * --staging-runs N (default 3: each stages 1 GiB three ways),
  * --burn-runs N (default 3), --burn-speed N (stand-in throttle, default 4),
  * --rss-gib N (default 4), --mirror-runs N (default 3), --mirror-gib N (image
- * size, default 1), --only SECTIONS (comma-separated of rpc, xdr, staging, burn,
- * mirror; default all). With --only, the other sections of
+ * size, default 1), --search-entries N (default 10000000), --search-volumes N
+ * (1000), --search-sites N (10), --search-queries N (200), --search-unique-entries N
+ * (the unique-names SQLite run, 1000000; 0 skips it), --search-keep (keep the
+ * search databases, to look at query plans), --only SECTIONS
+ * (comma-separated of rpc, xdr, staging, burn, mirror, search; default all). With --only, the other sections of
  * BENCHMARKS.md are kept as they are and only the sections run are replaced.
  */
 import { execFile } from 'node:child_process';
@@ -32,6 +39,7 @@ import { buildCClient, buildCPrograms, C_BIN, C_CLIENT, startPortServer, stopPro
 import { ROOT } from '../helpers/processes.js';
 import { burnBenchmark, burnMarkdown } from './burn-bench.js';
 import { mirrorBenchmark, mirrorMarkdown } from './mirror-bench.js';
+import { searchBenchmark, searchMarkdown } from './search-bench.js';
 import { stagingBenchmark } from './staging-bench.js';
 import { bulkOpaqueMBps, keepAlive, smallStructOps } from './xdr-bench.js';
 
@@ -45,14 +53,20 @@ const { values } = parseArgs({
     'rss-gib': { type: 'string', default: '4' },
     'mirror-runs': { type: 'string', default: '3' },
     'mirror-gib': { type: 'string', default: '1' },
+    'search-entries': { type: 'string', default: '10000000' },
+    'search-volumes': { type: 'string', default: '1000' },
+    'search-sites': { type: 'string', default: '10' },
+    'search-queries': { type: 'string', default: '200' },
+    'search-unique-entries': { type: 'string', default: '1000000' },
+    'search-keep': { type: 'boolean', default: false },
     only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 
-type Section = 'rpc' | 'xdr' | 'staging' | 'burn' | 'mirror';
-const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn', 'mirror'];
+type Section = 'rpc' | 'xdr' | 'staging' | 'burn' | 'mirror' | 'search';
+const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn', 'mirror', 'search'];
 /** Which section a `## ` heading of BENCHMARKS.md belongs to. */
 const HEADINGS: [string, Section][] = [
   ['## RPC', 'rpc'],
@@ -61,6 +75,7 @@ const HEADINGS: [string, Section][] = [
   ['## Staging', 'staging'],
   ['## Burning', 'burn'],
   ['## Mirroring', 'mirror'],
+  ['## Search', 'search'],
 ];
 const only = values.only?.split(',').map((x) => x.trim());
 for (const x of only ?? []) {
@@ -149,6 +164,21 @@ async function main(): Promise<void> {
       log,
     });
     fresh.set('mirror', mirrorMarkdown(figures, command));
+  }
+  if (want('search')) {
+    const figures = await searchBenchmark({
+      entries: Number(values['search-entries']),
+      volumes: Number(values['search-volumes']),
+      sites: Number(values['search-sites']),
+      queries: Number(values['search-queries']),
+      warmup: 20,
+      incremental: 20,
+      uniqueEntries: Number(values['search-unique-entries']),
+      keep: values['search-keep'] === true,
+      // progress to stderr: the run takes many minutes
+      log: (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`),
+    });
+    fresh.set('search', searchMarkdown(figures, command));
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), assemble(preamble, fresh));
   log(`wrote BENCHMARKS.md (${[...fresh.keys()].join(', ')})`);
