@@ -165,6 +165,71 @@ export const configSchema = z
           .strict()
           .refine((m) => !(m.token && m.tokenFile), 'give token or tokenFile, not both')
           .prefault({}),
+        /**
+         * Retrieval (RETRIEVE, RETRIEVE_CACHED): requests are served from a
+         * loaded disc or, offline, the cloud copy, checked against the
+         * catalog's SHA-256, and kept in the cache area until collected.
+         */
+        retrieval: z
+          .object({
+            /** The cache area, best on its own filesystem (default <stateDir>/retrieved). */
+            cacheDir: z.string().min(1).optional(),
+            /** Bytes the cache area may hold; a request that does not fit waits (or fails if larger than this). */
+            cacheBytes: z
+              .number()
+              .int()
+              .min(1)
+              .default(64 * 1024 ** 3),
+            /** A ready entry not collected within this many hours expires and is freed. */
+            expiryHours: z
+              .number()
+              .min(0.001)
+              .max(24 * 365)
+              .default(7 * 24),
+            /** Offline requests served per round for priorities 1..5 (ImageNet's per-priority limits). */
+            quotas: z.array(z.number().int().min(1).max(10_000)).length(5).default([8, 4, 2, 1, 1]),
+            /** Requests fetched at once. */
+            concurrency: z.number().int().min(1).max(64).default(4),
+            /** How long an ONLINE RETRIEVE waits for its data before answering FETCHING (below a client's RPC timeout). */
+            onlineWaitSeconds: z.number().min(0).max(20).default(10),
+          })
+          .strict()
+          .prefault({}),
+        /** Re-burning a volume from its cloud image. */
+        reburn: z
+          .object({
+            /** Ranged GETs of the image in flight at once. */
+            downloadConcurrency: z.number().int().min(1).max(32).default(4),
+            /** Bytes per ranged GET. */
+            chunkBytes: z
+              .number()
+              .int()
+              .min(64 * 1024)
+              .max(1024 ** 3)
+              .default(64 * 1024 ** 2),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Fixity: scheduled re-verification of every mirrored image in the
+         * cloud (SHA-256 by ranged GETs) and of every disc loaded in a drive,
+         * incremental with checkpoints so an interrupted pass resumes.
+         */
+        fixity: z
+          .object({
+            /** Hours between the start of one pass and the next; 0 turns the schedule off (FIXITY run=true still runs one). */
+            everyHours: z
+              .number()
+              .min(0)
+              .max(24 * 365)
+              .default(24 * 7),
+            /** Check cloud images. */
+            cloud: z.boolean().default(true),
+            /** Check discs loaded in drives. */
+            discs: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
         /** Which clients may call: addresses and networks, and optionally a reserved source port. */
         access: z
           .object({
@@ -345,6 +410,7 @@ export function agentPaths(agent: Config['agent']) {
   return {
     catalog: path.resolve(agent.catalog ?? path.join(state, 'catalog.sqlite')),
     imagesDir: path.resolve(agent.burn.imagesDir ?? path.join(state, 'images')),
+    cacheDir: path.resolve(agent.retrieval.cacheDir ?? path.join(state, 'retrieved')),
     stagingRoot: path.resolve(agent.staging.root),
     drives,
   };

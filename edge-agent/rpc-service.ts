@@ -10,10 +10,14 @@ import path from 'node:path';
 import { type Advertisement, advertise, type Logger, RpcServer } from '../clients/oncrpc/index.js';
 import { agentPaths, type Config } from '../config/index.js';
 import { Catalog } from './catalog/catalog.js';
+import { CatalogQueries } from './catalog/catalog-queries.js';
+import { CloudReader } from './cloud/cloud-reader.js';
 import { DrivePool } from './drives/drive-pool.js';
+import { FixityService } from './fixity/fixity-service.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { agentVersion, createCollector, type MetricsServer, startMetricsServer } from './metrics/index.js';
 import { type RunningMirror, startMirror } from './mirror/start-mirror.js';
+import { RetrievalService } from './retrieval/retrieval-service.js';
 import { AccessPolicy } from './service/access.js';
 import { mirrorView } from './service/burn-procedures.js';
 import { OptarcProgram } from './service/optarc-program.js';
@@ -62,7 +66,12 @@ export async function startRpcService(
     if (d.standIn && d.address.startsWith('stdio:')) await mkdir(path.dirname(d.address.slice(6)), { recursive: true });
   }
   const pool = new DrivePool(paths.drives, { log });
+  // the cloud copy, read through the gateway's presigned ranges (the mirror's session, once it runs)
+  let mirror: RunningMirror | undefined;
+  const cloud = new CloudReader(() => mirror?.connection);
   const jobs = new JobRunner({
+    cloud,
+    reburn: config.reburn,
     catalog,
     pool,
     staging,
@@ -77,7 +86,6 @@ export async function startRpcService(
     maxCopies: config.burn.maxCopies,
     log,
   });
-  let mirror: RunningMirror | undefined;
   let metrics: MetricsServer | undefined;
   if (config.metrics.enabled) {
     try {
@@ -104,13 +112,40 @@ export async function startRpcService(
   const resumed = await jobs.start();
   if (resumed > 0) log.info('jobs resumed from the journal', { jobs: resumed });
   try {
-    mirror = startMirror(config, { catalog, jobs, pool, log });
+    mirror = startMirror(config, {
+      catalog,
+      jobs,
+      pool,
+      log,
+      reburn: async (vsn, copies) => {
+        const job = await jobs.submitReburn('gateway', 'gateway', { vsn, copies, media: '' });
+        return { ok: true, detail: `re-burn of ${vsn} queued as job ${job.id}` };
+      },
+    });
   } catch (e) {
     await metrics?.close();
     await jobs.stop();
     catalog.close();
     throw e;
   }
+  const retrieval = new RetrievalService({
+    config: config.retrieval,
+    cacheDir: paths.cacheDir,
+    catalog,
+    pool,
+    cloud,
+    log,
+  });
+  const fixity = new FixityService({
+    config: config.fixity,
+    catalog,
+    pool,
+    cloud,
+    connection: () => mirror?.connection,
+    log,
+  });
+  await retrieval.start();
+  await fixity.start();
   const program = new OptarcProgram({
     charset: config.staging.charset,
     staging,
@@ -128,6 +163,7 @@ export async function startRpcService(
       spanning: config.burn.spanning,
       mirror: mirrorView(catalog, mirror),
     },
+    archive: { queries: new CatalogQueries({ catalog, pool }), retrieval, fixity },
   });
   server.addProgram(program.version());
   const port = await server.listen(config.rpc.port, config.rpc.host);
@@ -143,6 +179,8 @@ export async function startRpcService(
     } catch (e) {
       await metrics?.close();
       await server.close();
+      await fixity.stop();
+      await retrieval.stop();
       await mirror?.stop();
       await jobs.stop();
       catalog.close();
@@ -162,6 +200,8 @@ export async function startRpcService(
       await advertisement?.withdraw();
       await server.close();
       await metrics?.close();
+      await fixity.stop();
+      await retrieval.stop();
       await mirror?.stop();
       await jobs.stop();
       catalog.close();

@@ -12,9 +12,13 @@ import {
   OPTARC_BURN,
   OPTARC_BURN_COPY,
   OPTARC_BYE,
+  OPTARC_CAT_FIND,
+  OPTARC_CAT_VOLUMES,
+  OPTARC_CAT_WHEREIS,
   OPTARC_COMMIT_FILE,
   OPTARC_COPY,
   OPTARC_DRIVES,
+  OPTARC_FIXITY,
   OPTARC_HELLO,
   OPTARC_JOB_STATUS,
   OPTARC_LIST,
@@ -22,7 +26,11 @@ import {
   OPTARC_MOUNT,
   OPTARC_NULL,
   OPTARC_PROG,
+  OPTARC_REBURN,
   OPTARC_REMOVE,
+  OPTARC_RETRIEVE,
+  OPTARC_RETRIEVE_CACHED,
+  OPTARC_RETRIEVE_STATUS,
   OPTARC_STAT,
   OPTARC_V1,
   OPTARC_VERSION,
@@ -30,13 +38,20 @@ import {
   OPTARC_VOL_READ,
   OPTARC_WRITE,
   type OptarcBurnMode,
+  type OptarcCatFindOk,
+  type OptarcCatVolumesOk,
   type OptarcDrive,
   type OptarcEntry,
   type OptarcFail,
+  type OptarcFixityOk,
   type OptarcHelloOk,
   type OptarcJobStatus,
+  type OptarcMatch,
+  type OptarcRetrieval,
+  type OptarcRetrieveArgs,
   OptarcStatus,
   type OptarcTime,
+  type OptarcWhereisOk,
 } from '../protocol/generated/optarc.js';
 
 export interface AgentAddress {
@@ -238,6 +253,64 @@ export class AgentClient {
 
   volRead(drive: string, path: Buffer, offset: bigint, count: number): Promise<{ data: Buffer; eof: boolean }> {
     return this.call(OPTARC_VOL_READ, { session: this.s, drive, path, offset, count });
+  }
+
+  // --- the catalog, retrieval, re-burn and fixity ----------------------------
+
+  /** One page of the catalog's volumes created at or after `since`. */
+  catVolumes(since: OptarcTime, cookie = 0n, count = 128): Promise<OptarcCatVolumesOk> {
+    return this.call(OPTARC_CAT_VOLUMES, { session: this.s, since, cookie, count });
+  }
+
+  /** One page of archived files matching `pattern` (EXACT, LIKE or GLOB). */
+  catFind(
+    match: OptarcMatch,
+    pattern: Buffer,
+    o: { since?: OptarcTime; vsn?: string; cookie?: bigint; count?: number } = {},
+  ): Promise<OptarcCatFindOk> {
+    return this.call(OPTARC_CAT_FIND, {
+      session: this.s,
+      match,
+      pattern,
+      since: o.since ?? { seconds: 0n, nanoseconds: 0 },
+      vsn: o.vsn ?? '',
+      cookie: o.cookie ?? 0n,
+      count: o.count ?? 128,
+    });
+  }
+
+  /** One page of where a file is: by path, or by SHA-256 when given. */
+  catWhereis(path: Buffer, sha256: Buffer | null, cookie = 0n, count = 128): Promise<OptarcWhereisOk> {
+    return this.call(OPTARC_CAT_WHEREIS, { session: this.s, path, sha256, cookie, count });
+  }
+
+  retrieve(args: Omit<OptarcRetrieveArgs, 'session'>): Promise<OptarcRetrieval> {
+    return this.call(OPTARC_RETRIEVE, { session: this.s, ...args });
+  }
+
+  retrieveStatus(token: string): Promise<OptarcRetrieval> {
+    return this.call(OPTARC_RETRIEVE_STATUS, { session: this.s, token });
+  }
+
+  /** A chunk of a ready retrieval; the read that reaches its end frees the entry. */
+  retrieveCached(token: string, offset: bigint, count: number): Promise<{ data: Buffer; eof: boolean }> {
+    return this.call(OPTARC_RETRIEVE_CACHED, { session: this.s, token, offset, count });
+  }
+
+  /** REBURN: burn `copies` new copies of `vsn` from its cloud image (a job). */
+  reburn(vsn: string, copies: number, media = ''): Promise<bigint> {
+    return this.call(OPTARC_REBURN, { session: this.s, vsn, copies, media });
+  }
+
+  /** The latest fixity checks (of `vsn`, or of all volumes), optionally starting a pass now. */
+  fixity(o: { run?: boolean; vsn?: string; cookie?: bigint; count?: number } = {}): Promise<OptarcFixityOk> {
+    return this.call(OPTARC_FIXITY, {
+      session: this.s,
+      run: o.run ?? false,
+      vsn: o.vsn ?? '',
+      cookie: o.cookie ?? 0n,
+      count: o.count ?? 128,
+    });
   }
 
   close(): void {

@@ -15,6 +15,8 @@ import { type Credentials, PortmapClient, RpcError } from '../oncrpc/index.js';
 import { OptarcBurnMode, OptarcJobState, type OptarcJobStatus, OptarcKind } from '../protocol/generated/optarc.js';
 import { AgentClient, AgentError } from './agent-client.js';
 import { BadArguments, checkBurnArgs, checkJobArg, followJob, untilInterrupted } from './commands/burn.js';
+import { runCatalogCommand } from './commands/catalog.js';
+import { type CommandContext, NothingFound, NotReadyYet, UsageError } from './commands/command-context.js';
 import {
   findQuery,
   findTable,
@@ -24,8 +26,11 @@ import {
   whereisQuery,
   whereisText,
 } from './commands/find.js';
+import { runFixity } from './commands/fixity.js';
+import { runGet, runPickup } from './commands/get.js';
 import { drivesTable, jobStatusJson, summaryText, WaitInterrupted } from './commands/job-progress-view.js';
 import { type PutProgress, put } from './commands/put.js';
+import { runReburn } from './commands/reburn.js';
 
 const FLAGS = {
   host: { setting: 'client.host', type: 'string', description: 'agent host' },
@@ -65,6 +70,23 @@ const COMMANDS = `commands:
                         search the gateway's manifest index: a substring of the path (3+ characters,
                         ASCII case-insensitive), or a glob of the whole path (--glob, or when the
                         pattern has * ? [), or a regex (--regex); up to --limit hits (default 100)
+  volumes [--since DATE]  the agent's catalog of volumes (created at or after DATE): copies, where
+                        they sit, the drive one is loaded in, the cloud object, the last fixity checks
+  files [PATTERN] [--like | --glob | --exact] [--since DATE] [--vsn V]
+                        archived files in the agent's catalog: a glob by default (* ? [...]), or an SQL
+                        LIKE pattern (% and _), or an exact path
+  locate <path|sha256>  where the agent's catalog says a file is: volumes, copies, loaded drives, cloud
+  get <path|sha256> [--vsn V] [--output FILE] [--offline [--priority 1-5] [--deadline DATE]]
+                        retrieve an archived file: online from a disc loaded in a drive, or offline
+                        (queued by priority; from a loaded disc or the cloud copy); the data is checked
+                        against its SHA-256 before it is handed out. Offline without --wait prints a
+                        token to collect it with later
+  pickup <token> [--output FILE] [--wait]
+                        collect an offline retrieval with its token (exit 8 while it is not ready)
+  reburn <vsn> [--copies N] [--media PROFILE] [--wait]
+                        burn N new copies of a lost or damaged volume from its cloud image
+  fixity [--run] [--vsn V] [--wait]
+                        the latest fixity checks of every cloud image and disc; --run starts a pass now
   whereis <path|sha256>  which volumes hold the file, where their copies sit, and a curl command
                         that restores it from the cloud (by its byte ranges in the volume's image)
                         (find and whereis ask the gateway, client.gateway.url, with a reader token:
@@ -81,8 +103,8 @@ options for every command:
 
 exit codes: 0 done, 1 agent or gateway unreachable or RPC failure, 2 usage, 3 agent busy, 4 request
             refused, 5 a local file could not be read, 6 the job waited for failed (its message says
-            which copies exist), 7 find or whereis found nothing, 130 interrupted while waiting (the job
-            goes on at the agent)
+            which copies exist), 7 nothing found, 8 an offline retrieval is not ready yet (pick it up
+            later), 130 interrupted while waiting (the job goes on at the agent)
 with --json, a failure is one JSON object on stderr: {"error": CODE, "message": ...}`;
 
 const EXIT = {
@@ -94,16 +116,14 @@ const EXIT = {
   LOCAL: 5,
   JOB_FAILED: 6,
   NOT_FOUND: 7,
+  NOT_READY: 8,
   INTERRUPTED: 130,
 } as const;
 
-class UsageError extends Error {}
 /** The asked-for disc is in none of the agent's drives. */
 class NotLoaded extends Error {}
 /** A job followed with --wait ended FAILED; the message is the job's. */
 class JobFailed extends Error {}
-/** find or whereis found nothing. */
-class NothingFound extends Error {}
 
 function mib(n: bigint): string {
   return (Number(n) / 1024 / 1024).toFixed(1);
@@ -133,6 +153,13 @@ async function main(): Promise<number> {
       vsn: { type: 'string' },
       'new-since': { type: 'string' },
       limit: { type: 'string' },
+      like: { type: 'boolean' },
+      exact: { type: 'boolean' },
+      since: { type: 'string' },
+      offline: { type: 'boolean' },
+      priority: { type: 'string' },
+      deadline: { type: 'string' },
+      run: { type: 'boolean' },
     },
   );
   const json = values.json === true;
@@ -208,7 +235,30 @@ async function main(): Promise<number> {
     }
   };
 
+  const context = (): CommandContext => ({
+    args,
+    values: values as CommandContext['values'],
+    json,
+    wait,
+    progress: values.progress === true || (process.stderr.isTTY === true && !json),
+    out,
+    session,
+    started,
+  });
+
   switch (command) {
+    case 'volumes':
+    case 'files':
+    case 'locate':
+      return runCatalogCommand(command, context());
+    case 'get':
+      return runGet(context());
+    case 'pickup':
+      return runPickup(context());
+    case 'reburn':
+      return runReburn(context());
+    case 'fixity':
+      return runFixity(context());
     case 'ping': {
       const agent = await connect();
       try {
@@ -457,6 +507,7 @@ function classify(e: unknown): { code: string; message: string; exit: number } {
   if (e instanceof WaitInterrupted) return { code: 'INTERRUPTED', message, exit: EXIT.INTERRUPTED };
   if (e instanceof NotLoaded) return { code: 'NOT_LOADED', message, exit: EXIT.REFUSED };
   if (e instanceof NothingFound) return { code: 'NOT_FOUND', message, exit: EXIT.NOT_FOUND };
+  if (e instanceof NotReadyYet) return { code: 'NOT_READY', message, exit: EXIT.NOT_READY };
   if (e instanceof NoReaderToken) return { code: 'NO_READER_TOKEN', message, exit: EXIT.USAGE };
   if (e instanceof SearchApiError) {
     const exit =
@@ -468,7 +519,9 @@ function classify(e: unknown): { code: string; message: string; exit: number } {
     return { code: e.code, message, exit };
   }
   if (e instanceof AgentError) {
-    return { code: e.statusName, message, exit: e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : EXIT.REFUSED };
+    const exit =
+      e.statusName === 'OPTARC_BUSY' ? EXIT.BUSY : e.statusName === 'OPTARC_NOT_READY' ? EXIT.NOT_READY : EXIT.REFUSED;
+    return { code: e.statusName, message, exit };
   }
   if (e instanceof RpcError) return { code: e.code, message, exit: EXIT.RPC };
   const errno = (e as NodeJS.ErrnoException)?.code;
@@ -484,7 +537,7 @@ main().then(
       process.stderr.write(`${JSON.stringify({ error: f.code, message: f.message })}\n`);
     else
       process.stderr.write(
-        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED', 'NOT_FOUND', 'NO_READER_TOKEN'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
+        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED', 'NOT_FOUND', 'NOT_READY', 'NO_READER_TOKEN'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
       );
     process.exit(f.exit);
   },

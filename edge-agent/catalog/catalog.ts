@@ -177,6 +177,20 @@ export class Catalog {
     this.db.close();
   }
 
+  /**
+   * The SQLite handle (integers read as BigInt), for the owners of the
+   * catalog's later tables: catalog-queries.ts, the retrieval journal, the
+   * fixity records. Each keeps its own SQL beside its own logic.
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** The catalog's clock (ms since the epoch). */
+  clock(): number {
+    return this.now();
+  }
+
   // --- jobs and journal ---------------------------------------------------
 
   createJob(kind: JobKind, clientId: string, client: string, params: Record<string, unknown>): JobRow {

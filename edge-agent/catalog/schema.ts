@@ -21,6 +21,18 @@
  *   and the key and version id the gateway acknowledged. mirror_parts: the
  *   parts of an upload already sent (ETag and MD5), so a restarted agent
  *   completes the upload without sending them again.
+ * - retrievals (4): every RETRIEVE, online or offline: its token, priority
+ *   and deadline, the file and volume it names, its state queued → fetching →
+ *   ready → collected (or failed, expired), where its data came from, its
+ *   cache file and the scheduler round that served it. The journal the
+ *   offline queue is restored from after a crash.
+ * - source_faults (4): every time a source of data (a disc, the cloud copy)
+ *   gave bytes that failed their SHA-256, or could not be read: the damage
+ *   recorded, with the copy when it was a disc.
+ * - fixity_passes, fixity_checks (4): scheduled re-verification. A pass checks
+ *   every target (a volume's cloud image, a loaded disc) once; each check is a
+ *   row, so an interrupted pass resumes with the targets it has not checked
+ *   (git-annex fsck's incremental mode).
  * - meta: the schema version and the VSN counter.
  *
  * Indexes follow NAStore's catalog: volumes by VSN, by state, by media, by
@@ -165,5 +177,60 @@ export const MIGRATIONS: string[] = [
   INSERT INTO mirror_outbox (volume_id, session, state, created_at, updated_at)
     SELECT id, sessions, 'queued', COALESCE(finished_at, created_at), COALESCE(finished_at, created_at)
     FROM volumes WHERE state = 'finished';
+  `,
+  `
+  CREATE TABLE retrievals (
+    id INTEGER PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    client TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('online', 'offline')),
+    priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 5),
+    deadline INTEGER,
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    file_id INTEGER NOT NULL REFERENCES files (id),
+    session INTEGER NOT NULL,
+    image_path BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'fetching', 'ready', 'collected', 'failed', 'expired')),
+    source TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    cache_file TEXT,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    round INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    ready_at INTEGER,
+    expires_at INTEGER
+  );
+  CREATE INDEX retrievals_queue ON retrievals (state, priority, deadline, id);
+  CREATE TABLE source_faults (
+    id INTEGER PRIMARY KEY,
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    copy_id INTEGER REFERENCES copies (id),
+    source TEXT NOT NULL CHECK (source IN ('disc', 'cloud')),
+    file_id INTEGER REFERENCES files (id),
+    detail TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX source_faults_volume ON source_faults (volume_id, id);
+  CREATE TABLE fixity_passes (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    reason TEXT NOT NULL DEFAULT 'schedule'
+  );
+  CREATE TABLE fixity_checks (
+    id INTEGER PRIMARY KEY,
+    pass_id INTEGER NOT NULL REFERENCES fixity_passes (id),
+    volume_id INTEGER NOT NULL REFERENCES volumes (id),
+    target TEXT NOT NULL,
+    copy_id INTEGER REFERENCES copies (id),
+    ok INTEGER NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    detail TEXT NOT NULL DEFAULT '',
+    at INTEGER NOT NULL,
+    UNIQUE (pass_id, volume_id, target)
+  );
+  CREATE INDEX fixity_checks_volume ON fixity_checks (volume_id, target, id);
   `,
 ];

@@ -19,6 +19,11 @@ export type JobCode =
   | 'NOT_FOUND'
   /** No written disc in the drive a COPY names. */
   | 'NO_MEDIUM'
+  /** The volume has no cloud copy, or the gateway cannot be reached now (REBURN). */
+  | 'NO_SOURCE'
+  /** The downloaded image does not match the catalog's SHA-256 (REBURN). */
+  | 'CORRUPT'
+  | 'NOT_AVAILABLE'
   | 'IO_ERROR';
 
 export class JobError extends Error {

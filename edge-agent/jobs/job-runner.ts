@@ -12,7 +12,9 @@
  */
 import fs from 'node:fs/promises';
 import * as fastq from 'fastq';
+import type { Config } from '../../config/index.js';
 import type { JobRow, VolumeRow } from '../catalog/catalog.js';
+import type { CloudReader } from '../cloud/cloud-reader.js';
 import { PackingError } from '../packing/errors.js';
 import { mediaProfile } from '../packing/media-profiles.js';
 import { appendSession, appendTarget } from './append-steps.js';
@@ -35,6 +37,17 @@ export interface JobRunnerOptions extends BurnContext {
   masterConcurrency: number;
   /** Largest number of copies a BURN may ask for. */
   maxCopies: number;
+  /** The cloud copy of volumes, for re-burning them (absent: REBURN is refused). */
+  cloud?: CloudReader;
+  /** How images are downloaded for a re-burn. */
+  reburn?: Config['agent']['reburn'];
+}
+
+export interface ReburnRequest {
+  vsn: string;
+  copies: number;
+  /** "" for the volume's own medium. */
+  media: string;
 }
 
 export interface JobStatus {
@@ -163,6 +176,11 @@ export class JobRunner {
     this.o.log.info('burn-copy job queued', { job: job.id, vsn, copies });
     this.launch(job);
     return job;
+  }
+
+  /** REBURN: download `vsn`'s image from the cloud, check it, burn and verify `copies` new copies of it. */
+  async submitReburn(_clientId: string, _client: string, _r: ReburnRequest): Promise<JobRow> {
+    throw new JobError('NOT_AVAILABLE', 're-burning is not built yet');
   }
 
   status(id: number): JobStatus | undefined {

@@ -32,10 +32,10 @@ import type {
 import { MirrorError } from './errors.js';
 
 export type SessionT = z.infer<typeof Session>;
-type Command = Extract<GatewayMessage, { type: 'pause' | 'resume' | 'throttle' | 'verify' }>;
+type Command = Extract<GatewayMessage, { type: 'pause' | 'resume' | 'throttle' | 'verify' | 'reburn' }>;
 /** A request as the caller writes it: the connection adds `v` and `id`. */
 type RequestBody =
-  Exclude<AgentMessage, { type: 'mirror.progress' | 'command.result' | 'hello' }> extends infer M
+  Exclude<AgentMessage, { type: 'mirror.progress' | 'fixity.report' | 'command.result' | 'hello' }> extends infer M
     ? M extends AgentMessage
       ? Omit<M, 'v' | 'id'>
       : never
@@ -150,8 +150,11 @@ export class GatewayConnection extends EventEmitter {
     return this.send({ ...body, v: 1, id: this.id() } as AgentMessage, ws);
   }
 
-  notify(message: Extract<AgentMessage, { type: 'mirror.progress' }>): void {
-    if (this.ws?.readyState === WebSocket.OPEN && this.current) this.ws.send(encodeMessage(message));
+  /** Sends a message that has no reply (dropped when there is no session: the caller keeps what it must resend). */
+  notify(message: Extract<AgentMessage, { type: 'mirror.progress' | 'fixity.report' }>): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN || !this.current) return false;
+    this.ws.send(encodeMessage(message));
+    return true;
   }
 
   private id(): string {
@@ -295,7 +298,8 @@ export class GatewayConnection extends EventEmitter {
       message.type === 'pause' ||
       message.type === 'resume' ||
       message.type === 'throttle' ||
-      message.type === 'verify'
+      message.type === 'verify' ||
+      message.type === 'reburn'
     ) {
       const command = message;
       this.o.onCommand(command).then(

@@ -57,6 +57,8 @@ export interface MirrorServiceOptions {
   release: (volumeId: number) => Promise<number>;
   /** Re-reads a volume's copies; for the gateway's `verify` command. */
   verifyVolume: (vsn: string) => Promise<{ ok: boolean; detail: string }>;
+  /** Queues a re-burn of a volume from its cloud image; for the gateway's `reburn` command. */
+  reburn?: (vsn: string, copies: number) => Promise<{ ok: boolean; detail: string }>;
   log: Logger;
   /** Wait before retrying an entry after `attempts` failures. Default 5 s doubling to 10 min. */
   retryDelayMs?: (attempts: number) => number;
@@ -144,7 +146,7 @@ export class MirrorService {
   }
 
   /** A command from the gateway. */
-  async command(c: Extract<GatewayMessage, { type: 'pause' | 'resume' | 'throttle' | 'verify' }>) {
+  async command(c: Extract<GatewayMessage, { type: 'pause' | 'resume' | 'throttle' | 'verify' | 'reburn' }>) {
     switch (c.type) {
       case 'pause':
         this.o.limiter.pause();
@@ -164,6 +166,9 @@ export class MirrorService {
         };
       case 'verify':
         return this.o.verifyVolume(c.vsn);
+      case 'reburn':
+        if (!this.o.reburn) return { ok: false, detail: 'this agent cannot re-burn' };
+        return this.o.reburn(c.vsn, c.copies);
     }
   }
 

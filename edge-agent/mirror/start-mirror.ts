@@ -61,7 +61,14 @@ async function verifyVolume(catalog: Catalog, vsn: string): Promise<{ ok: boolea
 
 export function startMirror(
   config: Config['agent'],
-  deps: { catalog: Catalog; jobs: JobRunner; pool: DrivePool; log: Logger },
+  deps: {
+    catalog: Catalog;
+    jobs: JobRunner;
+    pool: DrivePool;
+    log: Logger;
+    /** The gateway's `reburn` command. */
+    reburn?: (vsn: string, copies: number) => Promise<{ ok: boolean; detail: string }>;
+  },
 ): RunningMirror | undefined {
   const m = config.mirror;
   if (!m.gatewayUrl) return undefined;
@@ -110,6 +117,7 @@ export function startMirror(
     maxBytesPerSecond: m.maxBytesPerSecond ?? null,
     release: (volumeId) => deps.jobs.releaseMirrored(volumeId),
     verifyVolume: (vsn) => verifyVolume(deps.catalog, vsn),
+    ...(deps.reburn ? { reburn: deps.reburn } : {}),
     log: deps.log,
   });
   connection.start();

@@ -20,9 +20,13 @@ import {
   OPTARC_BURN,
   OPTARC_BURN_COPY,
   OPTARC_BYE,
+  OPTARC_CAT_FIND,
+  OPTARC_CAT_VOLUMES,
+  OPTARC_CAT_WHEREIS,
   OPTARC_COMMIT_FILE,
   OPTARC_COPY,
   OPTARC_DRIVES,
+  OPTARC_FIXITY,
   OPTARC_HELLO,
   OPTARC_JOB_STATUS,
   OPTARC_LIST,
@@ -32,7 +36,11 @@ import {
   OPTARC_MOUNT,
   OPTARC_NULL,
   OPTARC_PROG,
+  OPTARC_REBURN,
   OPTARC_REMOVE,
+  OPTARC_RETRIEVE,
+  OPTARC_RETRIEVE_CACHED,
+  OPTARC_RETRIEVE_STATUS,
   OPTARC_STAT,
   OPTARC_UNMOUNT,
   OPTARC_V1,
@@ -42,30 +50,45 @@ import {
   OPTARC_WRITE,
   type OptarcBurnArgs,
   type OptarcBurnCopyArgs,
+  type OptarcCachedArgs,
+  type OptarcCatFindArgs,
+  type OptarcCatVolumesArgs,
   type OptarcCommitArgs,
   type OptarcDriveArgs,
   type OptarcEntry,
+  type OptarcFixityArgs,
   type OptarcHelloArgs,
   type OptarcJobArgs,
   OptarcKind,
   type OptarcListArgs,
   type OptarcMkdirArgs,
   type OptarcPathArgs,
+  type OptarcReburnArgs,
+  type OptarcRetrieveArgs,
   type OptarcSessionArgs,
   OptarcStatus,
   type OptarcTime,
+  type OptarcTokenArgs,
   type OptarcUnmountArgs,
   type OptarcVolListArgs,
   type OptarcVolReadArgs,
+  type OptarcWhereisArgs,
   type OptarcWriteArgs,
 } from '../../clients/protocol/generated/optarc.js';
+import type { CatalogQueries } from '../catalog/catalog-queries.js';
+import type { FixityService } from '../fixity/fixity-service.js';
+import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import type { ControllerLease } from '../session/lease.js';
 import type { Charset } from '../staging/names.js';
 import type { StagingArea } from '../staging/staging-area.js';
 import type { Entry, WorkingDirectory } from '../staging/working-directory.js';
 import type { AccessPolicy } from './access.js';
 import { type BurnService, burn, burnCopy, copy, drives, jobStatus } from './burn-procedures.js';
+import { catFind, catVolumes, catWhereis } from './catalog-procedures.js';
 import { failure, staged } from './failures.js';
+import { fixity } from './fixity-procedures.js';
+import { reburn } from './reburn-procedures.js';
+import { retrievalStatus, retrieve, retrieveCached } from './retrieval-procedures.js';
 import { mount, unmount, volList, volRead } from './volume-procedures.js';
 
 export interface OptarcProgramOptions {
@@ -79,6 +102,15 @@ export interface OptarcProgramOptions {
   now?: () => number;
   /** The burning pipeline; without it, its procedures answer NOT_AVAILABLE. */
   burn?: BurnService;
+  /** Getting data back (catalog queries, retrieval, fixity); needs `burn` too. Without it: NOT_AVAILABLE. */
+  archive?: ArchiveServices;
+}
+
+/** What serves the catalog queries, RETRIEVE*, REBURN and FIXITY. */
+export interface ArchiveServices {
+  queries: CatalogQueries;
+  retrieval: RetrievalService;
+  fixity: FixityService;
 }
 
 interface Session {
@@ -167,6 +199,26 @@ export class OptarcProgram {
       handlers[OPTARC_UNMOUNT] = (a: OptarcUnmountArgs, ctx) => this.withSession(a.session, ctx, () => unmount(v, a));
       handlers[OPTARC_VOL_LIST] = (a: OptarcVolListArgs, ctx) => this.withSession(a.session, ctx, () => volList(v, a));
       handlers[OPTARC_VOL_READ] = (a: OptarcVolReadArgs, ctx) => this.withSession(a.session, ctx, () => volRead(v, a));
+      const archive = this.o.archive;
+      if (archive) {
+        const { queries, retrieval } = archive;
+        handlers[OPTARC_CAT_VOLUMES] = (a: OptarcCatVolumesArgs, ctx) =>
+          this.withSession(a.session, ctx, () => catVolumes(queries, a));
+        handlers[OPTARC_CAT_FIND] = (a: OptarcCatFindArgs, ctx) =>
+          this.withSession(a.session, ctx, () => catFind(queries, a));
+        handlers[OPTARC_CAT_WHEREIS] = (a: OptarcWhereisArgs, ctx) =>
+          this.withSession(a.session, ctx, () => catWhereis(queries, a));
+        handlers[OPTARC_RETRIEVE] = (a: OptarcRetrieveArgs, ctx) =>
+          this.withSession(a.session, ctx, (s) => retrieve(retrieval, a, s.clientId, s.client));
+        handlers[OPTARC_RETRIEVE_STATUS] = (a: OptarcTokenArgs, ctx) =>
+          this.withSession(a.session, ctx, () => retrievalStatus(retrieval, a));
+        handlers[OPTARC_RETRIEVE_CACHED] = (a: OptarcCachedArgs, ctx) =>
+          this.withSession(a.session, ctx, () => retrieveCached(retrieval, a));
+        handlers[OPTARC_REBURN] = (a: OptarcReburnArgs, ctx) =>
+          this.withSession(a.session, ctx, (s) => reburn(service.jobs, a, s.clientId, s.client));
+        handlers[OPTARC_FIXITY] = (a: OptarcFixityArgs, ctx) =>
+          this.withSession(a.session, ctx, () => fixity(archive.fixity, a));
+      }
     }
     for (const [num, p] of Object.entries(table)) {
       const n = Number(num);

@@ -9,6 +9,9 @@
  *   (mirror/mirror-requests.ts); they need a session on this connection
  *   (NO_SESSION otherwise);
  * - `mirror.progress` marks the upload active (the sweeper spares it);
+ * - `presign.get` signs ranged reads of the site's own objects
+ *   (retrieval/presign-get.ts);
+ * - `fixity.report` records fixity outcomes (fixity/fixity-reports.ts);
  * - `command.result` records an agent's answer to an operator's command.
  *
  * A HandlerError becomes an `error` reply with its code; an S3 failure one
@@ -16,9 +19,11 @@
  * anything else is logged and answered INTERNAL.
  */
 
+import { recordFixity } from '../fixity/fixity-reports.js';
 import { beginMirror, completeMirror, morePlan } from '../mirror/mirror-requests.js';
 import { decodeAgentMessage, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import { type AgentMessage, type GatewayMessage, MessageId, PROTOCOL_VERSION } from '../protocol/session-messages.js';
+import { presignGet } from '../retrieval/presign-get.js';
 import { ObjectStoreError } from '../s3/object-store.js';
 import { openSession } from '../sessions/open-session.js';
 import type { ConnectionRow, SessionRow } from '../store/gateway-store.js';
@@ -68,6 +73,11 @@ async function answer(message: AgentMessage, connection: ConnectionRow, deps: Ha
       if (upload && upload.site === session.site) deps.store.touchUpload(upload.id, (deps.now ?? Date.now)());
       return [];
     }
+    case 'presign.get':
+      return [await presignGet(message, sessionOf(connection, deps), deps)];
+    case 'fixity.report':
+      recordFixity(message, sessionOf(connection, deps), deps);
+      return [];
     case 'command.result':
       deps.store.answerCommand(
         message.replyTo,

@@ -13,12 +13,17 @@
  *   plan.more {id}                    →     plan {replyTo}   (next batch)
  *   mirror.progress                   (no reply)
  *   mirror.complete {id}              →     ack {replyTo}
- *   command.result {replyTo}          ←     pause | resume | throttle | verify {id}
+ *   presign.get {id}                  →     links {replyTo}  (ranged GETs of the site's own objects)
+ *   fixity.report                     (no reply)
+ *   command.result {replyTo}          ←     pause | resume | throttle | verify | reburn {id}
  *                                           error {replyTo | null} answers any failed request
  *
- * `reburn` and `retrieve` (gateway → agent) are reserved for a later issue and
- * deliberately not in the unions yet: today they are refused as unknown types,
- * so an old agent can never half-understand them.
+ * `presign.get` is how an agent reads the cloud: a retrieval asks for the
+ * byte ranges of one file inside a volume's image, a re-burn for the whole
+ * image in chunks, a fixity pass for the image to hash it. The gateway signs
+ * each range (the Range header is part of the signature) and only under the
+ * agent's site. `fixity.report` tells the gateway each check's outcome, so the
+ * search page shows it and a failure raises the gateway's alert.
  *
  * Sizes and offsets are JSON numbers constrained to safe integers, not decimal
  * strings: the largest S3 object is 5 TiB (5 497 558 138 880 bytes), far below
@@ -193,10 +198,42 @@ export const PlanMore = z.strictObject({
   fromPart: PartNumber,
 });
 
+/** Byte ranges asked of one object per presign.get (bounded by the 1 MiB message limit of the answer). */
+export const MAX_RANGES_PER_PRESIGN = 256;
+
+export const ByteRange = z.strictObject({ offset: ByteCount, length: z.number().int().min(1).max(MAX_OBJECT_SIZE) });
+
+export const PresignGet = z.strictObject({
+  ...request,
+  type: z.literal('presign.get'),
+  key: SiteKey,
+  versionId: VersionId.optional(),
+  ranges: z.array(ByteRange).min(1).max(MAX_RANGES_PER_PRESIGN),
+  /** What the reads are for, for the gateway's log and metrics. */
+  purpose: z.enum(['retrieve', 'reburn', 'fixity']),
+});
+
+export const FixityResult = z.strictObject({
+  vsn: Vsn,
+  /** `cloud` (the image object) or `copy N` (a disc). */
+  target: z.string().regex(/^(cloud|copy [1-9][0-9]{0,3})$/, 'must be "cloud" or "copy N"'),
+  ok: z.boolean(),
+  /** ISO 8601 time of the check. */
+  checkedAt: z.string().datetime(),
+  bytes: ByteCount,
+  detail: text(1024),
+});
+
+export const FixityReport = z.strictObject({
+  ...base,
+  type: z.literal('fixity.report'),
+  results: z.array(FixityResult).min(1).max(100),
+});
+
 export const CommandResult = z.strictObject({
   ...reply,
   type: z.literal('command.result'),
-  command: z.enum(['pause', 'resume', 'throttle', 'verify']),
+  command: z.enum(['pause', 'resume', 'throttle', 'verify', 'reburn']),
   ok: z.boolean(),
   detail: text(1024).optional(),
 });
@@ -207,6 +244,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
   MirrorProgress,
   MirrorComplete,
   PlanMore,
+  PresignGet,
+  FixityReport,
   CommandResult,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
@@ -306,6 +345,24 @@ export const Pause = z.strictObject({ ...request, type: z.literal('pause'), reas
 export const Resume = z.strictObject({ ...request, type: z.literal('resume') });
 export const Throttle = z.strictObject({ ...request, type: z.literal('throttle'), bytesPerSecond: BytesPerSecond });
 export const Verify = z.strictObject({ ...request, type: z.literal('verify'), vsn: Vsn });
+/** Burn `copies` new copies of a volume from its cloud image (a lost or damaged disc). */
+export const Reburn = z.strictObject({
+  ...request,
+  type: z.literal('reburn'),
+  vsn: Vsn,
+  copies: z.number().int().min(1).max(16),
+});
+
+export const Links = z.strictObject({
+  ...reply,
+  type: z.literal('links'),
+  key: SiteKey,
+  /** One presigned GET per asked range, in order; send each with its Range header. */
+  ranges: z
+    .array(z.strictObject({ offset: ByteCount, length: ByteCount.min(1), url: PresignedUrl }))
+    .max(MAX_RANGES_PER_PRESIGN),
+  expiresAt: z.string().datetime(),
+});
 
 export const ErrorMessage = z.strictObject({
   ...base,
@@ -324,6 +381,8 @@ export const GatewayMessage = z.discriminatedUnion('type', [
   Resume,
   Throttle,
   Verify,
+  Reburn,
+  Links,
   ErrorMessage,
 ]);
 export type GatewayMessage = z.infer<typeof GatewayMessage>;
@@ -338,6 +397,8 @@ export const AGENT_SCHEMAS: Readonly<Record<AgentMessageType, z.ZodType<AgentMes
   'mirror.progress': MirrorProgress,
   'mirror.complete': MirrorComplete,
   'plan.more': PlanMore,
+  'presign.get': PresignGet,
+  'fixity.report': FixityReport,
   'command.result': CommandResult,
 };
 export const GATEWAY_SCHEMAS: Readonly<Record<GatewayMessageType, z.ZodType<GatewayMessage>>> = {
@@ -348,5 +409,7 @@ export const GATEWAY_SCHEMAS: Readonly<Record<GatewayMessageType, z.ZodType<Gate
   resume: Resume,
   throttle: Throttle,
   verify: Verify,
+  reburn: Reburn,
+  links: Links,
   error: ErrorMessage,
 };

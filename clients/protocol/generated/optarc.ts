@@ -17,6 +17,10 @@ export const OPTARC_MAX_ENTRIES = 512;
 export const OPTARC_MAX_DRIVES = 64;
 export const OPTARC_MAX_VOLUMES = 256;
 export const OPTARC_SHA256_SIZE = 32;
+export const OPTARC_MAX_HITS = 128;
+export const OPTARC_MAX_COPIES = 16;
+export const OPTARC_MAX_KEY = 1024;
+export const OPTARC_MAX_TOKEN = 64;
 
 /** The values of enum optarc_status. */
 export const OptarcStatus = {
@@ -44,6 +48,10 @@ export const OptarcStatus = {
   OPTARC_NO_SUCH_DRIVE: 21,
   OPTARC_NO_MEDIUM: 22,
   OPTARC_IO_ERROR: 23,
+  OPTARC_NOT_READY: 24,
+  OPTARC_EXPIRED: 25,
+  OPTARC_NO_SOURCE: 26,
+  OPTARC_CORRUPT: 27,
 } as const;
 
 /** The values of enum optarc_kind. */
@@ -64,6 +72,29 @@ export const OptarcJobState = {
   OPTARC_JOB_RUNNING: 2,
   OPTARC_JOB_DONE: 3,
   OPTARC_JOB_FAILED: 4,
+} as const;
+
+/** The values of enum optarc_match. */
+export const OptarcMatch = {
+  OPTARC_MATCH_EXACT: 1,
+  OPTARC_MATCH_LIKE: 2,
+  OPTARC_MATCH_GLOB: 3,
+} as const;
+
+/** The values of enum optarc_retrieve_mode. */
+export const OptarcRetrieveMode = {
+  OPTARC_ONLINE: 1,
+  OPTARC_OFFLINE: 2,
+} as const;
+
+/** The values of enum optarc_retrieval_state. */
+export const OptarcRetrievalState = {
+  OPTARC_RETRIEVAL_QUEUED: 1,
+  OPTARC_RETRIEVAL_FETCHING: 2,
+  OPTARC_RETRIEVAL_READY: 3,
+  OPTARC_RETRIEVAL_FAILED: 4,
+  OPTARC_RETRIEVAL_COLLECTED: 5,
+  OPTARC_RETRIEVAL_EXPIRED: 6,
 } as const;
 
 /** Every type declared in clients/protocol/optarc.x, by its .x name; strings are text in `charset`. */
@@ -341,6 +372,190 @@ export function createCodecs(charset: Charset = 'utf-8') {
     },
     optarc_fail,
   );
+  const optarc_cat_copy = x.struct('optarc_cat_copy', [
+    ['copy', x.uint],
+    ['state', x.string(OPTARC_MAX_NAME, charset)],
+    ['medium', x.string(OPTARC_MAX_PATH, charset)],
+    ['drive', x.string(OPTARC_MAX_DRIVE, charset)],
+    ['note', optarc_text],
+  ]);
+  const optarc_cat_volume = x.struct('optarc_cat_volume', [
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['label', x.string(OPTARC_MAX_LABEL, charset)],
+    ['media', x.string(OPTARC_MAX_MEDIA, charset)],
+    ['state', x.string(OPTARC_MAX_NAME, charset)],
+    ['created', optarc_time],
+    ['image_bytes', x.uhyper],
+    ['image_sha256', optarc_sha256],
+    ['sessions', x.uint],
+    ['files', x.uint],
+    ['copies', x.array(optarc_cat_copy, OPTARC_MAX_COPIES)],
+    ['cloud_key', x.string(OPTARC_MAX_KEY, charset)],
+    ['cloud_version', x.string(OPTARC_MAX_KEY, charset)],
+    ['fixity', optarc_text],
+  ]);
+  const optarc_cat_volumes_args = x.struct('optarc_cat_volumes_args', [
+    ['session', optarc_session],
+    ['since', optarc_time],
+    ['cookie', x.uhyper],
+    ['count', x.uint],
+  ]);
+  const optarc_cat_volumes_ok = x.struct('optarc_cat_volumes_ok', [
+    ['volumes', x.array(optarc_cat_volume, OPTARC_MAX_HITS)],
+    ['cookie', x.uhyper],
+    ['eof', x.bool],
+  ]);
+  const optarc_cat_volumes_res = x.union<x.Infer<typeof optarc_cat_volumes_ok> | x.Infer<typeof optarc_fail>>(
+    'optarc_cat_volumes_res',
+    optarc_status,
+    {
+      [OptarcStatus.OPTARC_OK]: optarc_cat_volumes_ok,
+    },
+    optarc_fail,
+  );
+  const optarc_match = x.enumeration('optarc_match', OptarcMatch);
+  const optarc_cat_file = x.struct('optarc_cat_file', [
+    ['path', optarc_path],
+    ['size', x.uhyper],
+    ['mode', x.uint],
+    ['mtime', optarc_time],
+    ['sha256', optarc_sha256],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['session', x.uint],
+    ['part', x.uint],
+    ['parts', x.uint],
+    ['part_offset', x.uhyper],
+    ['part_length', x.uhyper],
+  ]);
+  const optarc_cat_find_args = x.struct('optarc_cat_find_args', [
+    ['session', optarc_session],
+    ['match', optarc_match],
+    ['pattern', optarc_path],
+    ['since', optarc_time],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['cookie', x.uhyper],
+    ['count', x.uint],
+  ]);
+  const optarc_cat_find_ok = x.struct('optarc_cat_find_ok', [
+    ['files', x.array(optarc_cat_file, OPTARC_MAX_HITS)],
+    ['cookie', x.uhyper],
+    ['eof', x.bool],
+  ]);
+  const optarc_cat_find_res = x.union<x.Infer<typeof optarc_cat_find_ok> | x.Infer<typeof optarc_fail>>(
+    'optarc_cat_find_res',
+    optarc_status,
+    {
+      [OptarcStatus.OPTARC_OK]: optarc_cat_find_ok,
+    },
+    optarc_fail,
+  );
+  const optarc_whereis_args = x.struct('optarc_whereis_args', [
+    ['session', optarc_session],
+    ['path', optarc_path],
+    ['sha256', x.optional(optarc_sha256)],
+    ['cookie', x.uhyper],
+    ['count', x.uint],
+  ]);
+  const optarc_location = x.struct('optarc_location', [
+    ['file', optarc_cat_file],
+    ['volume', optarc_cat_volume],
+  ]);
+  const optarc_whereis_ok = x.struct('optarc_whereis_ok', [
+    ['locations', x.array(optarc_location, OPTARC_MAX_HITS)],
+    ['cookie', x.uhyper],
+    ['eof', x.bool],
+  ]);
+  const optarc_whereis_res = x.union<x.Infer<typeof optarc_whereis_ok> | x.Infer<typeof optarc_fail>>(
+    'optarc_whereis_res',
+    optarc_status,
+    {
+      [OptarcStatus.OPTARC_OK]: optarc_whereis_ok,
+    },
+    optarc_fail,
+  );
+  const optarc_retrieve_mode = x.enumeration('optarc_retrieve_mode', OptarcRetrieveMode);
+  const optarc_retrieve_args = x.struct('optarc_retrieve_args', [
+    ['session', optarc_session],
+    ['path', optarc_path],
+    ['sha256', x.optional(optarc_sha256)],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['mode', optarc_retrieve_mode],
+    ['priority', x.uint],
+    ['deadline', optarc_time],
+  ]);
+  const optarc_retrieval_state = x.enumeration('optarc_retrieval_state', OptarcRetrievalState);
+  const optarc_retrieval = x.struct('optarc_retrieval', [
+    ['token', x.string(OPTARC_MAX_TOKEN, charset)],
+    ['state', optarc_retrieval_state],
+    ['mode', optarc_retrieve_mode],
+    ['priority', x.uint],
+    ['position', x.uint],
+    ['deadline', optarc_time],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['path', optarc_path],
+    ['size', x.uhyper],
+    ['sha256', optarc_sha256],
+    ['source', x.string(OPTARC_MAX_NAME, charset)],
+    ['percent', x.uint],
+    ['expires', optarc_time],
+    ['message', optarc_text],
+  ]);
+  const optarc_retrieve_res = x.union<x.Infer<typeof optarc_retrieval> | x.Infer<typeof optarc_fail>>(
+    'optarc_retrieve_res',
+    optarc_status,
+    {
+      [OptarcStatus.OPTARC_OK]: optarc_retrieval,
+    },
+    optarc_fail,
+  );
+  const optarc_token_args = x.struct('optarc_token_args', [
+    ['session', optarc_session],
+    ['token', x.string(OPTARC_MAX_TOKEN, charset)],
+  ]);
+  const optarc_cached_args = x.struct('optarc_cached_args', [
+    ['session', optarc_session],
+    ['token', x.string(OPTARC_MAX_TOKEN, charset)],
+    ['offset', x.uhyper],
+    ['count', x.uint],
+  ]);
+  const optarc_reburn_args = x.struct('optarc_reburn_args', [
+    ['session', optarc_session],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['copies', x.uint],
+    ['media', x.string(OPTARC_MAX_MEDIA, charset)],
+  ]);
+  const optarc_fixity_args = x.struct('optarc_fixity_args', [
+    ['session', optarc_session],
+    ['run', x.bool],
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['cookie', x.uhyper],
+    ['count', x.uint],
+  ]);
+  const optarc_fixity_check = x.struct('optarc_fixity_check', [
+    ['vsn', x.string(OPTARC_MAX_LABEL, charset)],
+    ['target', x.string(OPTARC_MAX_NAME, charset)],
+    ['ok', x.bool],
+    ['at', optarc_time],
+    ['bytes', x.uhyper],
+    ['detail', optarc_text],
+  ]);
+  const optarc_fixity_ok = x.struct('optarc_fixity_ok', [
+    ['checks', x.array(optarc_fixity_check, OPTARC_MAX_HITS)],
+    ['cookie', x.uhyper],
+    ['eof', x.bool],
+    ['running', x.bool],
+    ['failures', x.uint],
+    ['last_pass', optarc_time],
+    ['next_pass', optarc_time],
+  ]);
+  const optarc_fixity_res = x.union<x.Infer<typeof optarc_fixity_ok> | x.Infer<typeof optarc_fail>>(
+    'optarc_fixity_res',
+    optarc_status,
+    {
+      [OptarcStatus.OPTARC_OK]: optarc_fixity_ok,
+    },
+    optarc_fail,
+  );
   return {
     optarc_status,
     optarc_path,
@@ -393,6 +608,32 @@ export function createCodecs(charset: Charset = 'utf-8') {
     optarc_vol_read_args,
     optarc_vol_read_ok,
     optarc_vol_read_res,
+    optarc_cat_copy,
+    optarc_cat_volume,
+    optarc_cat_volumes_args,
+    optarc_cat_volumes_ok,
+    optarc_cat_volumes_res,
+    optarc_match,
+    optarc_cat_file,
+    optarc_cat_find_args,
+    optarc_cat_find_ok,
+    optarc_cat_find_res,
+    optarc_whereis_args,
+    optarc_location,
+    optarc_whereis_ok,
+    optarc_whereis_res,
+    optarc_retrieve_mode,
+    optarc_retrieve_args,
+    optarc_retrieval_state,
+    optarc_retrieval,
+    optarc_retrieve_res,
+    optarc_token_args,
+    optarc_cached_args,
+    optarc_reburn_args,
+    optarc_fixity_args,
+    optarc_fixity_check,
+    optarc_fixity_ok,
+    optarc_fixity_res,
   };
 }
 
@@ -449,6 +690,32 @@ export type OptarcVolListArgs = x.Infer<Codecs['optarc_vol_list_args']>;
 export type OptarcVolReadArgs = x.Infer<Codecs['optarc_vol_read_args']>;
 export type OptarcVolReadOk = x.Infer<Codecs['optarc_vol_read_ok']>;
 export type OptarcVolReadRes = x.Infer<Codecs['optarc_vol_read_res']>;
+export type OptarcCatCopy = x.Infer<Codecs['optarc_cat_copy']>;
+export type OptarcCatVolume = x.Infer<Codecs['optarc_cat_volume']>;
+export type OptarcCatVolumesArgs = x.Infer<Codecs['optarc_cat_volumes_args']>;
+export type OptarcCatVolumesOk = x.Infer<Codecs['optarc_cat_volumes_ok']>;
+export type OptarcCatVolumesRes = x.Infer<Codecs['optarc_cat_volumes_res']>;
+export type OptarcMatch = x.Infer<Codecs['optarc_match']>;
+export type OptarcCatFile = x.Infer<Codecs['optarc_cat_file']>;
+export type OptarcCatFindArgs = x.Infer<Codecs['optarc_cat_find_args']>;
+export type OptarcCatFindOk = x.Infer<Codecs['optarc_cat_find_ok']>;
+export type OptarcCatFindRes = x.Infer<Codecs['optarc_cat_find_res']>;
+export type OptarcWhereisArgs = x.Infer<Codecs['optarc_whereis_args']>;
+export type OptarcLocation = x.Infer<Codecs['optarc_location']>;
+export type OptarcWhereisOk = x.Infer<Codecs['optarc_whereis_ok']>;
+export type OptarcWhereisRes = x.Infer<Codecs['optarc_whereis_res']>;
+export type OptarcRetrieveMode = x.Infer<Codecs['optarc_retrieve_mode']>;
+export type OptarcRetrieveArgs = x.Infer<Codecs['optarc_retrieve_args']>;
+export type OptarcRetrievalState = x.Infer<Codecs['optarc_retrieval_state']>;
+export type OptarcRetrieval = x.Infer<Codecs['optarc_retrieval']>;
+export type OptarcRetrieveRes = x.Infer<Codecs['optarc_retrieve_res']>;
+export type OptarcTokenArgs = x.Infer<Codecs['optarc_token_args']>;
+export type OptarcCachedArgs = x.Infer<Codecs['optarc_cached_args']>;
+export type OptarcReburnArgs = x.Infer<Codecs['optarc_reburn_args']>;
+export type OptarcFixityArgs = x.Infer<Codecs['optarc_fixity_args']>;
+export type OptarcFixityCheck = x.Infer<Codecs['optarc_fixity_check']>;
+export type OptarcFixityOk = x.Infer<Codecs['optarc_fixity_ok']>;
+export type OptarcFixityRes = x.Infer<Codecs['optarc_fixity_res']>;
 
 export const OPTARC_PROG = 0x2a7c0001;
 export const OPTARC_V1 = 1;
@@ -470,6 +737,14 @@ export const OPTARC_VOL_LIST = 14;
 export const OPTARC_VOL_READ = 15;
 export const OPTARC_COPY = 16;
 export const OPTARC_BURN_COPY = 17;
+export const OPTARC_CAT_VOLUMES = 18;
+export const OPTARC_CAT_FIND = 19;
+export const OPTARC_CAT_WHEREIS = 20;
+export const OPTARC_RETRIEVE = 21;
+export const OPTARC_RETRIEVE_STATUS = 22;
+export const OPTARC_RETRIEVE_CACHED = 23;
+export const OPTARC_REBURN = 24;
+export const OPTARC_FIXITY = 25;
 
 /** Program OPTARC_PROG version OPTARC_V1: each procedure's name, argument and result, by number. */
 export function createOptarcV1Procedures(codecs: Codecs = createCodecs()) {
@@ -504,5 +779,37 @@ export function createOptarcV1Procedures(codecs: Codecs = createCodecs()) {
     },
     [OPTARC_COPY]: { name: 'OPTARC_COPY', args: codecs.optarc_drive_args, result: codecs.optarc_job_res },
     [OPTARC_BURN_COPY]: { name: 'OPTARC_BURN_COPY', args: codecs.optarc_burn_copy_args, result: codecs.optarc_job_res },
+    [OPTARC_CAT_VOLUMES]: {
+      name: 'OPTARC_CAT_VOLUMES',
+      args: codecs.optarc_cat_volumes_args,
+      result: codecs.optarc_cat_volumes_res,
+    },
+    [OPTARC_CAT_FIND]: {
+      name: 'OPTARC_CAT_FIND',
+      args: codecs.optarc_cat_find_args,
+      result: codecs.optarc_cat_find_res,
+    },
+    [OPTARC_CAT_WHEREIS]: {
+      name: 'OPTARC_CAT_WHEREIS',
+      args: codecs.optarc_whereis_args,
+      result: codecs.optarc_whereis_res,
+    },
+    [OPTARC_RETRIEVE]: {
+      name: 'OPTARC_RETRIEVE',
+      args: codecs.optarc_retrieve_args,
+      result: codecs.optarc_retrieve_res,
+    },
+    [OPTARC_RETRIEVE_STATUS]: {
+      name: 'OPTARC_RETRIEVE_STATUS',
+      args: codecs.optarc_token_args,
+      result: codecs.optarc_retrieve_res,
+    },
+    [OPTARC_RETRIEVE_CACHED]: {
+      name: 'OPTARC_RETRIEVE_CACHED',
+      args: codecs.optarc_cached_args,
+      result: codecs.optarc_vol_read_res,
+    },
+    [OPTARC_REBURN]: { name: 'OPTARC_REBURN', args: codecs.optarc_reburn_args, result: codecs.optarc_job_res },
+    [OPTARC_FIXITY]: { name: 'OPTARC_FIXITY', args: codecs.optarc_fixity_args, result: codecs.optarc_fixity_res },
   } as const;
 }
