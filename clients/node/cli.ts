@@ -16,7 +16,13 @@ import { OptarcBurnMode, OptarcJobState, type OptarcJobStatus, OptarcKind } from
 import { AgentClient, AgentError } from './agent-client.js';
 import { BadArguments, checkBurnArgs, checkJobArg, followJob, untilInterrupted } from './commands/burn.js';
 import { runCatalogCommand } from './commands/catalog.js';
-import { type CommandContext, NothingFound, NotReadyYet, UsageError } from './commands/command-context.js';
+import {
+  type CommandContext,
+  FixityFailures,
+  NothingFound,
+  NotReadyYet,
+  UsageError,
+} from './commands/command-context.js';
 import {
   findQuery,
   findTable,
@@ -104,7 +110,7 @@ options for every command:
 exit codes: 0 done, 1 agent or gateway unreachable or RPC failure, 2 usage, 3 agent busy, 4 request
             refused, 5 a local file could not be read, 6 the job waited for failed (its message says
             which copies exist), 7 nothing found, 8 an offline retrieval is not ready yet (pick it up
-            later), 130 interrupted while waiting (the job goes on at the agent)
+            later), 9 fixity found failures, 130 interrupted while waiting (the job goes on at the agent)
 with --json, a failure is one JSON object on stderr: {"error": CODE, "message": ...}`;
 
 const EXIT = {
@@ -117,6 +123,7 @@ const EXIT = {
   JOB_FAILED: 6,
   NOT_FOUND: 7,
   NOT_READY: 8,
+  FIXITY_FAILURES: 9,
   INTERRUPTED: 130,
 } as const;
 
@@ -508,6 +515,7 @@ function classify(e: unknown): { code: string; message: string; exit: number } {
   if (e instanceof NotLoaded) return { code: 'NOT_LOADED', message, exit: EXIT.REFUSED };
   if (e instanceof NothingFound) return { code: 'NOT_FOUND', message, exit: EXIT.NOT_FOUND };
   if (e instanceof NotReadyYet) return { code: 'NOT_READY', message, exit: EXIT.NOT_READY };
+  if (e instanceof FixityFailures) return { code: 'FIXITY_FAILURES', message, exit: EXIT.FIXITY_FAILURES };
   if (e instanceof NoReaderToken) return { code: 'NO_READER_TOKEN', message, exit: EXIT.USAGE };
   if (e instanceof SearchApiError) {
     const exit =
@@ -537,7 +545,7 @@ main().then(
       process.stderr.write(`${JSON.stringify({ error: f.code, message: f.message })}\n`);
     else
       process.stderr.write(
-        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED', 'NOT_FOUND', 'NOT_READY', 'NO_READER_TOKEN'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
+        `optarc: ${['USAGE', 'NOT_LOADED', 'JOB_FAILED', 'INTERRUPTED', 'NOT_FOUND', 'NOT_READY', 'FIXITY_FAILURES', 'NO_READER_TOKEN'].includes(f.code) ? '' : `${f.code}: `}${f.message}\n`,
       );
     process.exit(f.exit);
   },

@@ -229,6 +229,7 @@ export const MIGRATIONS: string[] = [
     bytes INTEGER NOT NULL DEFAULT 0,
     detail TEXT NOT NULL DEFAULT '',
     at INTEGER NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,
     UNIQUE (pass_id, volume_id, target)
   );
   CREATE INDEX fixity_checks_volume ON fixity_checks (volume_id, target, id);

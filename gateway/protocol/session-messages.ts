@@ -215,8 +215,10 @@ export const PresignGet = z.strictObject({
 
 export const FixityResult = z.strictObject({
   vsn: Vsn,
-  /** `cloud` (the image object) or `copy N` (a disc). */
-  target: z.string().regex(/^(cloud|copy [1-9][0-9]{0,3})$/, 'must be "cloud" or "copy N"'),
+  /** `cloud` (the image object), `copy N` (a disc the catalog can name) or `disc DRIVE` (a disc loaded in DRIVE). */
+  target: z
+    .string()
+    .regex(/^(cloud|copy [1-9][0-9]{0,3}|disc [A-Za-z0-9._:-]{1,64})$/, 'must be "cloud", "copy N" or "disc DRIVE"'),
   ok: z.boolean(),
   /** ISO 8601 time of the check. */
   checkedAt: z.string().datetime(),

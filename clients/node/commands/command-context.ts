@@ -28,3 +28,5 @@ export class UsageError extends Error {}
 export class NothingFound extends Error {}
 /** An offline retrieval is not ready yet: exit 8 (the token is printed; pick it up later). */
 export class NotReadyYet extends Error {}
+/** A fixity report with failures: exit 9 (the report names each and the re-burn it proposes). */
+export class FixityFailures extends Error {}
