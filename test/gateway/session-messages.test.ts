@@ -27,6 +27,10 @@ const SHA2 = '0123456789abcdef'.repeat(4);
 const KEY = 'sites/lab-1/volumes/VOL_0001.iso';
 const MANIFEST_KEY = 'sites/lab-1/manifests/VOL_0001.json';
 const PART_SIZE = 8 * MiB;
+const IMAGE_KEY = 'sites/lab-1/volumes/VOL_0001/VOL_0001.iso';
+const IMAGE_BYTES = 25_000_000_000;
+const getUrl = (offset: number) =>
+  `http://127.0.0.1:7480/bucket/${IMAGE_KEY}?versionId=V7&X-Amz-Expires=900&X-Amz-SignedHeaders=host%3Brange&r=${offset}`;
 const url = (n: number) => `https://s3.example.com/bucket/${KEY}?partNumber=${n}&uploadId=U1&X-Amz-Signature=${SHA}`;
 
 const agentSamples: AgentMessage[] = [
@@ -54,6 +58,49 @@ const agentSamples: AgentMessage[] = [
     ],
   },
   { v: 1, type: 'plan.more', id: 'p-2', uploadId: 'U1', fromPart: 1001 },
+  {
+    v: 1,
+    type: 'presign.get',
+    id: 'g-1',
+    key: IMAGE_KEY,
+    versionId: '3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY',
+    ranges: [
+      { offset: 0, length: 2048 },
+      { offset: IMAGE_BYTES - 10, length: 10 },
+    ],
+    purpose: 'retrieve',
+  },
+  {
+    v: 1,
+    type: 'presign.get',
+    id: 'g-2',
+    key: IMAGE_KEY,
+    ranges: [{ offset: 0, length: 64 * MiB }],
+    purpose: 'reburn',
+  },
+  {
+    v: 1,
+    type: 'fixity.report',
+    results: [
+      {
+        vsn: 'VOL_0001',
+        target: 'cloud',
+        ok: true,
+        checkedAt: '2026-11-22T05:00:00.000Z',
+        bytes: IMAGE_BYTES,
+        detail: '',
+      },
+      {
+        vsn: 'VOL_0001',
+        target: 'copy 2',
+        ok: false,
+        checkedAt: '2026-11-22T05:10:00Z',
+        bytes: 4096,
+        detail: 'sha256 mismatch at 0-4095: propose optarc reburn VOL_0001',
+      },
+      { vsn: 'VOL_0001', target: 'disc sr0', ok: true, checkedAt: '2026-11-22T05:20:00Z', bytes: 0, detail: 'é' },
+    ],
+  },
   { v: 1, type: 'command.result', replyTo: 'c-1', command: 'verify', ok: false, detail: 'copy 2 unreadable' },
 ];
 
@@ -99,6 +146,18 @@ const gatewaySamples: GatewayMessage[] = [
   { v: 1, type: 'throttle', id: 'c-3', bytesPerSecond: 1_000_000 },
   { v: 1, type: 'throttle', id: 'c-4', bytesPerSecond: null },
   { v: 1, type: 'verify', id: 'c-5', vsn: 'VOL_0001' },
+  { v: 1, type: 'reburn', id: 'c-6', vsn: 'VOL_0001', copies: 2 },
+  {
+    v: 1,
+    type: 'links',
+    replyTo: 'g-1',
+    key: IMAGE_KEY,
+    ranges: [
+      { offset: 0, length: 2048, url: getUrl(0) },
+      { offset: IMAGE_BYTES - 10, length: 10, url: getUrl(IMAGE_BYTES - 10) },
+    ],
+    expiresAt: '2026-11-22T05:15:00.000Z',
+  },
   { v: 1, type: 'error', code: 'NO_SUCH_UPLOAD', message: 'upload U9 is unknown', replyTo: 'p-2' },
   { v: 1, type: 'error', code: 'BAD_MESSAGE', message: 'not JSON', replyTo: null },
 ];
@@ -120,8 +179,8 @@ function refused(t: any, result: DecodeResult<unknown>, code: string, field: str
 test('every message type has a sample', (t) => {
   t.deepEqual(new Set(agentSamples.map((m) => m.type)), new Set(Object.keys(AGENT_SCHEMAS)));
   t.deepEqual(new Set(gatewaySamples.map((m) => m.type)), new Set(Object.keys(GATEWAY_SCHEMAS)));
-  t.is(Object.keys(AGENT_SCHEMAS).length, 6);
-  t.is(Object.keys(GATEWAY_SCHEMAS).length, 8);
+  t.is(Object.keys(AGENT_SCHEMAS).length, 8);
+  t.is(Object.keys(GATEWAY_SCHEMAS).length, 10);
 });
 
 test('every agent message round-trips, and only in its own direction', (t) => {
@@ -142,14 +201,23 @@ test('every gateway message round-trips, and only in its own direction', (t) => 
   }
 });
 
-test('unknown and reserved types are refused', (t) => {
+test('unknown types are refused, and a known type is checked against its own schema', (t) => {
   refused(
     t,
     decodeAgentMessage('{"v":1,"type":"launch","id":"x"}'),
     'BAD_MESSAGE',
     /^type: unknown agent message type "launch"/,
   );
-  refused(t, decodeGatewayMessage('{"v":1,"type":"reburn","id":"x","vsn":"A"}'), 'BAD_MESSAGE', 'type');
+  refused(
+    t,
+    decodeGatewayMessage('{"v":1,"type":"launch","id":"x"}'),
+    'BAD_MESSAGE',
+    /^type: unknown gateway message type "launch"/,
+  );
+  // reburn is a gateway command now: without its copies it is refused for that field, not for its type.
+  refused(t, decodeGatewayMessage('{"v":1,"type":"reburn","id":"x","vsn":"A"}'), 'BAD_MESSAGE', /^copies: required/);
+  t.true(decodeGatewayMessage('{"v":1,"type":"reburn","id":"x","vsn":"A","copies":1}').ok);
+  refused(t, decodeAgentMessage('{"v":1,"type":"reburn","id":"x","vsn":"A","copies":1}'), 'BAD_MESSAGE', 'type');
   refused(t, decodeGatewayMessage('{"v":1,"type":"retrieve","id":"x"}'), 'BAD_MESSAGE', 'type');
   refused(t, decodeAgentMessage('{"v":1,"id":"x"}'), 'BAD_MESSAGE', 'type');
   refused(t, decodeAgentMessage('{"v":1,"type":7}'), 'BAD_MESSAGE', 'type');
@@ -240,6 +308,225 @@ test('field formats: VSN, hex, URLs, keys, sizes', (t) => {
   t.true(keyIsUnderSite(KEY, 'lab-1'));
   t.false(keyIsUnderSite(KEY, 'lab'));
   t.false(keyIsUnderSite('sites/lab-1/../x', 'lab-1'));
+});
+
+test('presign.get: ranges, keys and purposes', (t) => {
+  const get = (f: (m: any) => void) => {
+    const m = agentType('presign.get');
+    f(m);
+    return decodeAgentMessage(JSON.stringify(m));
+  };
+  const ranges = (n: number) => Array.from({ length: n }, (_, i) => ({ offset: i * 4096, length: 4096 }));
+  refused(
+    t,
+    get((m) => {
+      m.ranges = [];
+    }),
+    'BAD_MESSAGE',
+    'ranges',
+  );
+  refused(
+    t,
+    get((m) => {
+      m.ranges = ranges(257);
+    }),
+    'BAD_MESSAGE',
+    'ranges',
+  );
+  t.true(
+    get((m) => {
+      m.ranges = ranges(256);
+    }).ok,
+  );
+  refused(
+    t,
+    get((m) => {
+      m.ranges[1].length = 0;
+    }),
+    'BAD_MESSAGE',
+    'ranges[1].length',
+  );
+  refused(
+    t,
+    get((m) => {
+      m.ranges[0].offset = -1;
+    }),
+    'BAD_MESSAGE',
+    'ranges[0].offset',
+  );
+  refused(
+    t,
+    get((m) => {
+      m.ranges[0].length = 2 ** 53;
+    }),
+    'BAD_MESSAGE',
+    'ranges[0].length',
+  );
+  for (const key of [
+    'volumes/VOL_0001/VOL_0001.iso',
+    'sites/lab-1/../lab-2/volumes/X.iso',
+    'sites/lab-1/',
+    'sites/LAB/volumes/X.iso',
+    '/sites/lab-1/volumes/X.iso',
+    'sites/lab-1/volumes/X.iso?versionId=1',
+  ]) {
+    refused(
+      t,
+      get((m) => {
+        m.key = key;
+      }),
+      'BAD_MESSAGE',
+      'key',
+    );
+  }
+  refused(
+    t,
+    get((m) => {
+      m.purpose = 'download';
+    }),
+    'BAD_MESSAGE',
+    'purpose',
+  );
+  refused(
+    t,
+    get((m) => {
+      m.versionId = '';
+    }),
+    'BAD_MESSAGE',
+    'versionId',
+  );
+  refused(
+    t,
+    get((m) => {
+      delete m.id;
+    }),
+    'BAD_MESSAGE',
+    'id',
+  );
+});
+
+test('fixity.report: targets and the number of results', (t) => {
+  const report = (f: (m: any) => void) => {
+    const m = agentType('fixity.report');
+    f(m);
+    return decodeAgentMessage(JSON.stringify(m));
+  };
+  for (const target of ['copy 0', 'disc ../x', 'disc ', 'copy 10000', 'cloud ', 'Cloud', 'tape 1']) {
+    refused(
+      t,
+      report((m) => {
+        m.results[0].target = target;
+      }),
+      'BAD_MESSAGE',
+      'results[0].target',
+    );
+  }
+  t.true(
+    report((m) => {
+      m.results[0].target = 'copy 9999';
+      m.results[1].target = 'disc stdio:d0.iso';
+    }).ok,
+  );
+  const results = (n: number) => Array.from({ length: n }, () => ({ ...agentType('fixity.report').results[0] }));
+  refused(
+    t,
+    report((m) => {
+      m.results = results(101);
+    }),
+    'BAD_MESSAGE',
+    'results',
+  );
+  refused(
+    t,
+    report((m) => {
+      m.results = [];
+    }),
+    'BAD_MESSAGE',
+    'results',
+  );
+  t.true(
+    report((m) => {
+      m.results = results(100);
+    }).ok,
+  );
+  refused(
+    t,
+    report((m) => {
+      m.results[2].checkedAt = 'yesterday';
+    }),
+    'BAD_MESSAGE',
+    'results[2].checkedAt',
+  );
+  refused(
+    t,
+    report((m) => {
+      m.results[1].detail = 'x'.repeat(1025);
+    }),
+    'BAD_MESSAGE',
+    'results[1].detail',
+  );
+  refused(
+    t,
+    report((m) => {
+      m.id = 'f-1';
+    }),
+    'BAD_MESSAGE',
+    'id',
+  );
+});
+
+test('reburn copies and links URLs', (t) => {
+  const reburn = (copies: unknown) => decodeGatewayMessage(JSON.stringify({ ...gatewayType('reburn'), copies }));
+  for (const copies of [0, 17, 1.5, -1, '2', null]) refused(t, reburn(copies), 'BAD_MESSAGE', 'copies');
+  t.true(reburn(1).ok);
+  t.true(reburn(16).ok);
+  refused(t, decodeGatewayMessage(JSON.stringify({ ...gatewayType('reburn'), vsn: 'vol 1' })), 'BAD_MESSAGE', 'vsn');
+
+  const links = (f: (m: any) => void) => {
+    const m = gatewayType('links');
+    f(m);
+    return decodeGatewayMessage(JSON.stringify(m));
+  };
+  for (const bad of [
+    'ftp://s3.example.com/x',
+    'file:///etc/passwd',
+    'data:text/plain,abc',
+    '/relative',
+    'http://u:p@h/x',
+  ]) {
+    refused(
+      t,
+      links((m) => {
+        m.ranges[1].url = bad;
+      }),
+      'BAD_MESSAGE',
+      'ranges[1].url',
+    );
+  }
+  refused(
+    t,
+    links((m) => {
+      m.ranges[0].length = 0;
+    }),
+    'BAD_MESSAGE',
+    'ranges[0].length',
+  );
+  refused(
+    t,
+    links((m) => {
+      m.key = 'other/VOL_0001.iso';
+    }),
+    'BAD_MESSAGE',
+    'key',
+  );
+  refused(
+    t,
+    links((m) => {
+      m.expiresAt = 'soon';
+    }),
+    'BAD_MESSAGE',
+    'expiresAt',
+  );
 });
 
 test('plan constraints: part size, batch size, offsets, ordering', (t) => {

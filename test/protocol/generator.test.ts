@@ -226,14 +226,25 @@ program PROG {
 test('optarc.x parses into the definitions it declares', (t) => {
   const spec: Specification = parseX(readFileSync(X_FILE, 'utf8'), 'optarc.x');
   const count = (kind: Definition['kind']) => spec.definitions.filter((d) => d.kind === kind).length;
-  t.is(count('const'), 13);
-  t.is(count('enum'), 4);
+  // Counted by hand in optarc.x: 17 consts; enums optarc_status, _kind, _burn_mode, _job_state, _match,
+  // _retrieve_mode, _retrieval_state; 49 structs and 16 unions (every result union plus optarc_detail).
+  t.is(count('const'), 17);
+  t.is(count('enum'), 7);
   t.is(count('typedef'), 5);
+  t.is(count('struct'), 49);
+  t.is(count('union'), 16);
   t.is(count('program'), 1);
+  t.is(spec.definitions.length, 17 + 7 + 5 + 49 + 16 + 1, 'nothing else');
   const status = spec.definitions.find((d) => d.kind === 'enum' && d.name === 'optarc_status');
-  t.is(status?.kind === 'enum' ? status.members.length : 0, 24);
+  t.is(status?.kind === 'enum' ? status.members.length : 0, 28);
+  t.deepEqual(status?.kind === 'enum' ? status.members.slice(24).map((m) => m.name) : [], [
+    'OPTARC_NOT_READY',
+    'OPTARC_EXPIRED',
+    'OPTARC_NO_SOURCE',
+    'OPTARC_CORRUPT',
+  ]);
   const prog = spec.definitions.find((d) => d.kind === 'program');
-  t.is(prog?.kind === 'program' ? prog.versions[0].procedures.length : 0, 18);
+  t.is(prog?.kind === 'program' ? prog.versions[0].procedures.length : 0, 26);
 });
 
 /** [source, line, column, message pattern] */

@@ -21,6 +21,9 @@ import {
   OptarcBurnMode,
   OptarcJobState,
   OptarcKind,
+  OptarcMatch,
+  OptarcRetrievalState,
+  OptarcRetrieveMode,
   OptarcStatus as S,
 } from '../../clients/protocol/generated/optarc.js';
 import { ROOT } from '../helpers/processes.js';
@@ -391,6 +394,386 @@ sample(
   { tag: S.OPTARC_OK, value: { data: Buffer.from('abc'), eof: true } },
   `v.status = OPTARC_OK; v.optarc_vol_read_res_u.ok.data.data_len = 3; v.optarc_vol_read_res_u.ok.data.data_val = "abc";
    v.optarc_vol_read_res_u.ok.eof = TRUE;`,
+);
+
+// ---------------------------------------------------------------- catalog, retrieval, re-burn and fixity
+
+const KEY = 'sites/lab/volumes/OPT000001/OPT000001.iso';
+const FIXITY_WORDS = 'cloud ok, copy 1 ok — 2026-11-21';
+const BAD_NOTE = 'verify failed: sector 1234 unreadable?';
+const volumes = [
+  {
+    vsn: 'OPT000001',
+    label: 'RUN_42',
+    media: 'BD-R',
+    state: 'mirrored',
+    created: { seconds: 1_700_000_100n, nanoseconds: 7 },
+    image_bytes: 25_000_000_000n,
+    image_sha256: pattern(32, 11),
+    sessions: 2,
+    files: 3,
+    copies: [
+      { copy: 1, state: 'verified', medium: 'shelf A/3', drive: 'sr0', note: '' },
+      { copy: 2, state: 'bad', medium: '', drive: '', note: BAD_NOTE },
+    ],
+    cloud_key: KEY,
+    cloud_version: 'v2.Xy-z~1',
+    fixity: FIXITY_WORDS,
+  },
+  {
+    vsn: 'OPT000002',
+    label: '',
+    media: 'DVD+R',
+    state: 'hot',
+    created: { seconds: 1_700_000_200n, nanoseconds: 0 },
+    image_bytes: 0n,
+    image_sha256: Buffer.alloc(32),
+    sessions: 1,
+    files: 1,
+    copies: [],
+    cloud_key: '',
+    cloud_version: '',
+    fixity: '',
+  },
+];
+/** volumes[] as rpcgen structures: cv[0] with two copies, cv[1] with none and a zero image digest. */
+const cVolumes = `static optarc_cat_copy cc[2]; static optarc_cat_volume cv[2];
+   cc[0].copy = 1; cc[0].state = "verified"; cc[0].medium = "shelf A/3"; cc[0].drive = "sr0"; cc[0].note = "";
+   cc[1].copy = 2; cc[1].state = "bad"; cc[1].medium = ""; cc[1].drive = ""; cc[1].note = ${cstr(BAD_NOTE)};
+   cv[0].vsn = "OPT000001"; cv[0].label = "RUN_42"; cv[0].media = "BD-R"; cv[0].state = "mirrored";
+   cv[0].created.seconds = 1700000100LL; cv[0].created.nanoseconds = 7; cv[0].image_bytes = 25000000000ULL;
+   fill(cv[0].image_sha256, 32, 11); cv[0].sessions = 2; cv[0].files = 3;
+   cv[0].copies.copies_len = 2; cv[0].copies.copies_val = cc;
+   cv[0].cloud_key = ${cstr(KEY)}; cv[0].cloud_version = "v2.Xy-z~1"; cv[0].fixity = ${cstr(FIXITY_WORDS)};
+   cv[1].vsn = "OPT000002"; cv[1].label = ""; cv[1].media = "DVD+R"; cv[1].state = "hot";
+   cv[1].created.seconds = 1700000200LL; cv[1].created.nanoseconds = 0; cv[1].image_bytes = 0;
+   cv[1].sessions = 1; cv[1].files = 1; cv[1].copies.copies_len = 0; cv[1].copies.copies_val = NULL;
+   cv[1].cloud_key = ""; cv[1].cloud_version = ""; cv[1].fixity = "";`;
+
+const files = [
+  {
+    // ISO-8859-1 bytes: paths are opaque, not strings.
+    path: Buffer.from('run42/caf\u00e9.fits', 'latin1'),
+    size: 10n,
+    mode: 0o644,
+    mtime: { seconds: 1_600_000_000n, nanoseconds: 1 },
+    sha256: pattern(32, 21),
+    vsn: 'OPT000001',
+    session: 1,
+    part: 0,
+    parts: 0,
+    part_offset: 0n,
+    part_length: 10n,
+  },
+  {
+    path: Buffer.from('run42/big.raw'),
+    size: 6_000_000_000n,
+    mode: 0o600,
+    mtime: { seconds: 1_600_000_002n, nanoseconds: 999_999_999 },
+    sha256: pattern(32, 22),
+    vsn: 'OPT000002',
+    session: 1,
+    part: 2,
+    parts: 3,
+    part_offset: 4_000_000_000n,
+    part_length: 2_000_000_000n,
+  },
+];
+/** files[] as rpcgen structures. */
+const cFiles = `static optarc_cat_file cf[2];
+   cf[0].path.optarc_path_len = 15; cf[0].path.optarc_path_val = "run42/caf\\351.fits"; cf[0].size = 10; cf[0].mode = 0644;
+   cf[0].mtime.seconds = 1600000000LL; cf[0].mtime.nanoseconds = 1; fill(cf[0].sha256, 32, 21); cf[0].vsn = "OPT000001";
+   cf[0].session = 1; cf[0].part = 0; cf[0].parts = 0; cf[0].part_offset = 0; cf[0].part_length = 10;
+   cf[1].path.optarc_path_len = 13; cf[1].path.optarc_path_val = "run42/big.raw"; cf[1].size = 6000000000ULL;
+   cf[1].mode = 0600; cf[1].mtime.seconds = 1600000002LL; cf[1].mtime.nanoseconds = 999999999;
+   fill(cf[1].sha256, 32, 22); cf[1].vsn = "OPT000002"; cf[1].session = 1; cf[1].part = 2; cf[1].parts = 3;
+   cf[1].part_offset = 4000000000ULL; cf[1].part_length = 2000000000ULL;`;
+
+const TOKEN = '0123456789abcdef0123456789abcdef';
+const RETRIEVAL_NOTE = 'copy 2 in sr1: sha256 mismatch; read copy 1 in sr0';
+const retrieval = {
+  token: TOKEN,
+  state: OptarcRetrievalState.OPTARC_RETRIEVAL_READY,
+  mode: OptarcRetrieveMode.OPTARC_OFFLINE,
+  priority: 2,
+  position: 0,
+  deadline: { seconds: 1_700_100_000n, nanoseconds: 0 },
+  vsn: 'OPT000001',
+  path: files[0].path,
+  size: 10n,
+  sha256: pattern(32, 21),
+  source: 'disc sr0 copy 1',
+  percent: 100,
+  expires: { seconds: 1_700_186_400n, nanoseconds: 500 },
+  message: RETRIEVAL_NOTE,
+};
+const FIXITY_DETAIL = 'sha256 mismatch: propose optarc reburn OPT000001 --copies 1';
+
+sample(
+  'cat_volumes_args',
+  'optarc_cat_volumes_args',
+  { session: 9n, since: { seconds: 1_690_000_000n, nanoseconds: 0 }, cookie: 0x1_0000_0001n, count: 128 },
+  `v.session = 9; v.since.seconds = 1690000000LL; v.since.nanoseconds = 0; v.cookie = 0x100000001ULL; v.count = 128;`,
+);
+sample(
+  'cat_volumes_res_two_volumes',
+  'optarc_cat_volumes_res',
+  { tag: S.OPTARC_OK, value: { volumes, cookie: 2n, eof: false } },
+  `${cVolumes}
+   v.status = OPTARC_OK; v.optarc_cat_volumes_res_u.ok.volumes.volumes_len = 2;
+   v.optarc_cat_volumes_res_u.ok.volumes.volumes_val = cv; v.optarc_cat_volumes_res_u.ok.cookie = 2;
+   v.optarc_cat_volumes_res_u.ok.eof = FALSE;`,
+);
+sample(
+  'cat_volumes_res_bad_cookie',
+  'optarc_cat_volumes_res',
+  {
+    tag: S.OPTARC_BAD_COOKIE,
+    value: { detail: { tag: S.OPTARC_BAD_COOKIE, value: undefined }, message: 'start again with cookie 0' },
+  },
+  `v.status = OPTARC_BAD_COOKIE; v.optarc_cat_volumes_res_u.fail.detail.status = OPTARC_BAD_COOKIE;
+   v.optarc_cat_volumes_res_u.fail.message = ${cstr('start again with cookie 0')};`,
+);
+sample(
+  'cat_find_args',
+  'optarc_cat_find_args',
+  {
+    session: 9n,
+    match: OptarcMatch.OPTARC_MATCH_GLOB,
+    pattern: Buffer.from('run4?/[ab]*.fits'),
+    since: { seconds: 0n, nanoseconds: 0 },
+    vsn: 'OPT000001',
+    cookie: 5n,
+    count: 64,
+  },
+  `v.session = 9; v.match = OPTARC_MATCH_GLOB; v.pattern.optarc_path_len = 16;
+   v.pattern.optarc_path_val = ${cstr('run4?/[ab]*.fits')}; v.since.seconds = 0; v.vsn = "OPT000001"; v.cookie = 5;
+   v.count = 64;`,
+);
+sample(
+  'cat_find_res_two_files',
+  'optarc_cat_find_res',
+  { tag: S.OPTARC_OK, value: { files, cookie: 0n, eof: true } },
+  `${cFiles}
+   v.status = OPTARC_OK; v.optarc_cat_find_res_u.ok.files.files_len = 2; v.optarc_cat_find_res_u.ok.files.files_val = cf;
+   v.optarc_cat_find_res_u.ok.cookie = 0; v.optarc_cat_find_res_u.ok.eof = TRUE;`,
+);
+sample(
+  'cat_find_res_bad_argument',
+  'optarc_cat_find_res',
+  {
+    tag: S.OPTARC_BAD_ARGUMENT,
+    value: { detail: { tag: S.OPTARC_BAD_ARGUMENT, value: undefined }, message: 'count 0: ask for 1 to 128' },
+  },
+  `v.status = OPTARC_BAD_ARGUMENT; v.optarc_cat_find_res_u.fail.detail.status = OPTARC_BAD_ARGUMENT;
+   v.optarc_cat_find_res_u.fail.message = ${cstr('count 0: ask for 1 to 128')};`,
+);
+sample(
+  'whereis_args_by_sha256',
+  'optarc_whereis_args',
+  { session: 9n, path: Buffer.alloc(0), sha256: pattern(32, 21), cookie: 0n, count: 10 },
+  `static optarc_sha256 h;
+   fill(h, 32, 21);
+   v.session = 9; v.path.optarc_path_len = 0; v.path.optarc_path_val = ""; v.sha256 = &h; v.cookie = 0; v.count = 10;`,
+);
+sample(
+  'whereis_args_by_path',
+  'optarc_whereis_args',
+  { session: 9n, path: Buffer.from('run42/big.raw'), sha256: null, cookie: 3n, count: 1 },
+  `v.session = 9; v.path.optarc_path_len = 13; v.path.optarc_path_val = "run42/big.raw"; v.sha256 = NULL;
+   v.cookie = 3; v.count = 1;`,
+);
+sample(
+  'whereis_res_two_locations',
+  'optarc_whereis_res',
+  {
+    tag: S.OPTARC_OK,
+    value: {
+      locations: [
+        { file: files[0], volume: volumes[0] },
+        { file: files[1], volume: volumes[1] },
+      ],
+      cookie: 2n,
+      eof: true,
+    },
+  },
+  `${cVolumes}
+   ${cFiles}
+   static optarc_location l[2];
+   l[0].file = cf[0]; l[0].volume = cv[0]; l[1].file = cf[1]; l[1].volume = cv[1];
+   v.status = OPTARC_OK; v.optarc_whereis_res_u.ok.locations.locations_len = 2;
+   v.optarc_whereis_res_u.ok.locations.locations_val = l; v.optarc_whereis_res_u.ok.cookie = 2;
+   v.optarc_whereis_res_u.ok.eof = TRUE;`,
+);
+sample(
+  'retrieve_args_by_sha256',
+  'optarc_retrieve_args',
+  {
+    session: 9n,
+    path: Buffer.alloc(0),
+    sha256: pattern(32, 21),
+    vsn: '',
+    mode: OptarcRetrieveMode.OPTARC_ONLINE,
+    priority: 0,
+    deadline: { seconds: 0n, nanoseconds: 0 },
+  },
+  `static optarc_sha256 h;
+   fill(h, 32, 21);
+   v.session = 9; v.path.optarc_path_len = 0; v.path.optarc_path_val = ""; v.sha256 = &h; v.vsn = "";
+   v.mode = OPTARC_ONLINE; v.priority = 0;`,
+);
+sample(
+  'retrieve_args_by_path',
+  'optarc_retrieve_args',
+  {
+    session: 9n,
+    path: files[0].path,
+    sha256: null,
+    vsn: 'OPT000001',
+    mode: OptarcRetrieveMode.OPTARC_OFFLINE,
+    priority: 5,
+    deadline: { seconds: 1_700_100_000n, nanoseconds: 250_000_000 },
+  },
+  `v.session = 9; v.path.optarc_path_len = 15; v.path.optarc_path_val = "run42/caf\\351.fits"; v.sha256 = NULL;
+   v.vsn = "OPT000001"; v.mode = OPTARC_OFFLINE; v.priority = 5;
+   v.deadline.seconds = 1700100000LL; v.deadline.nanoseconds = 250000000;`,
+);
+sample(
+  'retrieve_res_ready',
+  'optarc_retrieve_res',
+  { tag: S.OPTARC_OK, value: retrieval },
+  `optarc_retrieval *r = &v.optarc_retrieve_res_u.ok;
+   v.status = OPTARC_OK; r->token = ${cstr(TOKEN)}; r->state = OPTARC_RETRIEVAL_READY; r->mode = OPTARC_OFFLINE;
+   r->priority = 2; r->position = 0; r->deadline.seconds = 1700100000LL; r->deadline.nanoseconds = 0;
+   r->vsn = "OPT000001"; r->path.optarc_path_len = 15; r->path.optarc_path_val = "run42/caf\\351.fits"; r->size = 10;
+   fill(r->sha256, 32, 21); r->source = ${cstr('disc sr0 copy 1')}; r->percent = 100;
+   r->expires.seconds = 1700186400LL; r->expires.nanoseconds = 500; r->message = ${cstr(RETRIEVAL_NOTE)};`,
+);
+sample(
+  'retrieve_res_queued',
+  'optarc_retrieve_res',
+  {
+    tag: S.OPTARC_OK,
+    value: {
+      ...retrieval,
+      state: OptarcRetrievalState.OPTARC_RETRIEVAL_QUEUED,
+      position: 41,
+      source: '',
+      percent: 0,
+      expires: { seconds: 0n, nanoseconds: 0 },
+      message: '',
+    },
+  },
+  `optarc_retrieval *r = &v.optarc_retrieve_res_u.ok;
+   v.status = OPTARC_OK; r->token = ${cstr(TOKEN)}; r->state = OPTARC_RETRIEVAL_QUEUED; r->mode = OPTARC_OFFLINE;
+   r->priority = 2; r->position = 41; r->deadline.seconds = 1700100000LL; r->deadline.nanoseconds = 0;
+   r->vsn = "OPT000001"; r->path.optarc_path_len = 15; r->path.optarc_path_val = "run42/caf\\351.fits"; r->size = 10;
+   fill(r->sha256, 32, 21); r->source = ""; r->percent = 0; r->message = "";`,
+);
+for (const [label, status, cStatus, message] of [
+  ['retrieve_res_not_ready', S.OPTARC_NOT_READY, 'OPTARC_NOT_READY', 'not fetched yet: ask RETRIEVE_STATUS'],
+  ['retrieve_res_expired', S.OPTARC_EXPIRED, 'OPTARC_EXPIRED', 'token expired at 2026-11-22 05:00 UTC'],
+  ['retrieve_res_no_source', S.OPTARC_NO_SOURCE, 'OPTARC_NO_SOURCE', 'load OPT000001 or connect the gateway'],
+] as const) {
+  sample(
+    label,
+    'optarc_retrieve_res',
+    { tag: status, value: { detail: { tag: status, value: undefined }, message } },
+    `v.status = ${cStatus}; v.optarc_retrieve_res_u.fail.detail.status = ${cStatus};
+     v.optarc_retrieve_res_u.fail.message = ${cstr(message)};`,
+  );
+}
+sample(
+  'token_args',
+  'optarc_token_args',
+  { session: 0xffffffffffffffffn, token: TOKEN },
+  `v.session = 0xffffffffffffffffULL; v.token = ${cstr(TOKEN)};`,
+);
+sample(
+  'cached_args',
+  'optarc_cached_args',
+  { session: 9n, token: TOKEN, offset: 5_000_000_000n, count: 1_048_576 },
+  `v.session = 9; v.token = ${cstr(TOKEN)}; v.offset = 5000000000ULL; v.count = 1048576;`,
+);
+sample(
+  'cached_res_expired',
+  'optarc_vol_read_res',
+  {
+    tag: S.OPTARC_EXPIRED,
+    value: { detail: { tag: S.OPTARC_EXPIRED, value: undefined }, message: 'collected already' },
+  },
+  `v.status = OPTARC_EXPIRED; v.optarc_vol_read_res_u.fail.detail.status = OPTARC_EXPIRED;
+   v.optarc_vol_read_res_u.fail.message = ${cstr('collected already')};`,
+);
+sample(
+  'reburn_args',
+  'optarc_reburn_args',
+  { session: 9n, vsn: 'OPT000001', copies: 16, media: 'BD-R DL' },
+  `v.session = 9; v.vsn = "OPT000001"; v.copies = 16; v.media = ${cstr('BD-R DL')};`,
+);
+sample(
+  'reburn_args_own_media',
+  'optarc_reburn_args',
+  { session: 9n, vsn: 'OPT000002', copies: 1, media: '' },
+  'v.session = 9; v.vsn = "OPT000002"; v.copies = 1; v.media = "";',
+);
+sample(
+  'fixity_args',
+  'optarc_fixity_args',
+  { session: 9n, run: true, vsn: 'OPT000001', cookie: 7n, count: 128 },
+  'v.session = 9; v.run = TRUE; v.vsn = "OPT000001"; v.cookie = 7; v.count = 128;',
+);
+sample(
+  'fixity_res_two_checks',
+  'optarc_fixity_res',
+  {
+    tag: S.OPTARC_OK,
+    value: {
+      checks: [
+        {
+          vsn: 'OPT000001',
+          target: 'cloud',
+          ok: true,
+          at: { seconds: 1_700_050_000n, nanoseconds: 1 },
+          bytes: 25_000_000_000n,
+          detail: '',
+        },
+        {
+          vsn: 'OPT000001',
+          target: 'copy 2',
+          ok: false,
+          at: { seconds: 1_700_050_100n, nanoseconds: 2 },
+          bytes: 4096n,
+          detail: FIXITY_DETAIL,
+        },
+      ],
+      cookie: 2n,
+      eof: false,
+      running: true,
+      failures: 1,
+      last_pass: { seconds: 1_699_990_000n, nanoseconds: 0 },
+      next_pass: { seconds: 1_700_076_400n, nanoseconds: 0 },
+    },
+  },
+  `static optarc_fixity_check fc[2];
+   optarc_fixity_ok *ok = &v.optarc_fixity_res_u.ok;
+   fc[0].vsn = "OPT000001"; fc[0].target = "cloud"; fc[0].ok = TRUE; fc[0].at.seconds = 1700050000LL;
+   fc[0].at.nanoseconds = 1; fc[0].bytes = 25000000000ULL; fc[0].detail = "";
+   fc[1].vsn = "OPT000001"; fc[1].target = "copy 2"; fc[1].ok = FALSE; fc[1].at.seconds = 1700050100LL;
+   fc[1].at.nanoseconds = 2; fc[1].bytes = 4096; fc[1].detail = ${cstr(FIXITY_DETAIL)};
+   v.status = OPTARC_OK; ok->checks.checks_len = 2; ok->checks.checks_val = fc; ok->cookie = 2; ok->eof = FALSE;
+   ok->running = TRUE; ok->failures = 1; ok->last_pass.seconds = 1699990000LL; ok->last_pass.nanoseconds = 0;
+   ok->next_pass.seconds = 1700076400LL; ok->next_pass.nanoseconds = 0;`,
+);
+sample(
+  'fixity_res_corrupt',
+  'optarc_fixity_res',
+  {
+    tag: S.OPTARC_CORRUPT,
+    value: { detail: { tag: S.OPTARC_CORRUPT, value: undefined }, message: 'every source failed its SHA-256 check' },
+  },
+  `v.status = OPTARC_CORRUPT; v.optarc_fixity_res_u.fail.detail.status = OPTARC_CORRUPT;
+   v.optarc_fixity_res_u.fail.message = ${cstr('every source failed its SHA-256 check')};`,
 );
 
 function cProgram(): string {
