@@ -19,6 +19,7 @@
 import { createLogger } from '../clients/oncrpc/logger.js';
 import { parseCommandLine } from '../config/command-line.js';
 import { gatewayPaths } from '../config/schema.js';
+import { MAX_REBURN_COPIES } from './handlers/agent-commands.js';
 import { runSweep } from './handlers/sweep.js';
 import { startLocalHost } from './host/local-host.js';
 import { type AgentInfo, AgentTokens, checkSite, IdentityError } from './identity/agent-tokens.js';
@@ -57,10 +58,13 @@ const COMMANDS = `commands:
   readers list                 list readers (id, name, sites, dates), never their tokens
   readers revoke ID            revoke a reader: its token stops working
   (agents and readers commands take --json; the store is setting gateway.store)
-  command AGENT_ID pause [--reason TEXT] | resume | throttle BYTES|none | verify VSN [--wait] [--json]
+  command AGENT_ID pause [--reason TEXT] | resume | throttle BYTES|none | verify VSN
+          | reburn VSN [--copies N] [--wait] [--json]
                                send an operator command to an agent through the running gateway
                                (gateway.http.host/port, gateway.adminToken); BYTES per second, may end
-                               in K, M or G (binary); none lifts the limit. --wait waits for the
+                               in K, M or G (binary); none lifts the limit. reburn re-makes N (1-16,
+                               default 1) discs of VSN from its cloud image: the agent answers with
+                               the job it queued (follow it with optarc status JOB). --wait waits for the
                                agent's answer (at most --timeout SECONDS, default 600) and prints it;
                                exit 0 ok, 1 failed or undelivered, 2 usage`;
 
@@ -78,6 +82,7 @@ const { config, positionals, values } = parseCommandLine(
     wait: { type: 'boolean' },
     reason: { type: 'string' },
     timeout: { type: 'string' },
+    copies: { type: 'string' },
   },
 );
 
@@ -395,7 +400,7 @@ function gatewayBaseUrl(): string {
 
 async function command(args: string[]): Promise<void> {
   const [agentId, type, arg, ...extra] = args;
-  const SYNTAX = 'command AGENT_ID pause | resume | throttle BYTES|none | verify VSN';
+  const SYNTAX = 'command AGENT_ID pause | resume | throttle BYTES|none | verify VSN | reburn VSN [--copies N]';
   if (!agentId || !type) usage(`command needs an agent and a command: ${SYNTAX}`);
   if (!AgentId.safeParse(agentId).success) usage(`'${agentId}' is not an agent id`);
   const body: Record<string, unknown> = { type };
@@ -417,10 +422,21 @@ async function command(args: string[]): Promise<void> {
       if (!Vsn.safeParse(arg).success) usage(`verify: '${arg}' is not a volume serial (1-32 of A-Z, 0-9, _)`);
       body.vsn = arg;
       break;
+    case 'reburn': {
+      if (arg === undefined) usage('reburn needs the volume serial: reburn VSN [--copies N]');
+      if (!Vsn.safeParse(arg).success) usage(`reburn: '${arg}' is not a volume serial (1-32 of A-Z, 0-9, _)`);
+      body.vsn = arg;
+      const copiesText = (values.copies as string | undefined) ?? '1';
+      if (!/^[0-9]{1,2}$/.test(copiesText) || Number(copiesText) < 1 || Number(copiesText) > MAX_REBURN_COPIES)
+        usage(`reburn: --copies is 1 to ${MAX_REBURN_COPIES} new copies, not '${copiesText}'`);
+      body.copies = Number(copiesText);
+      break;
+    }
     default:
       usage(`unknown command '${type}': ${SYNTAX}`);
   }
   if (extra.length > 0) usage(`unexpected argument '${extra[0]}'`);
+  if (values.copies !== undefined && type !== 'reburn') usage('--copies goes with reburn');
   const reason = values.reason as string | undefined;
   if (reason !== undefined) {
     if (type !== 'pause') usage('--reason goes with pause');
@@ -469,7 +485,9 @@ async function command(args: string[]): Promise<void> {
   const sent = (await call('POST', path, body)) as { id: string; delivered: boolean; state: string };
   if (!sent.delivered) {
     const later =
-      type === 'verify' ? 'send it again once the agent is connected' : 'it applies when the agent next connects';
+      type === 'verify' || type === 'reburn'
+        ? 'send it again once the agent is connected'
+        : 'it applies when the agent next connects';
     if (json) process.stdout.write(`${JSON.stringify(await call('GET', `${path}/${sent.id}`))}\n`);
     else
       process.stdout.write(`command ${sent.id} ${type}: undelivered: agent ${agentId} is not connected (${later})\n`);

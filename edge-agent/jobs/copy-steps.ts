@@ -5,7 +5,9 @@
  * SHA-256, so a damaged disc is never multiplied. BURN_COPY then burns that
  * image n more times as further copies of the same VSN: the volume's required
  * copies grow by n and the write step makes the missing ones, verified like
- * every other copy.
+ * every other copy. A volume the gateway had mirrored stays mirrored (its
+ * cloud copy is unchanged by more discs). REBURN (reburn-steps.ts) burns the
+ * same way from the volume's cloud image.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -153,7 +155,20 @@ export async function burnCopies(
 ): Promise<string> {
   const volume = await planBurnCopy(ctx, job, params);
   await writeVolume(ctx, job, ctx.catalog.volume(volume.id)!, progress, signal);
+  keepMirrored(ctx, volume.id);
   ctx.catalog.journal(job.id, volume.id, 'burn_copy', 'done');
   const verified = ctx.catalog.volumeCopies(volume.id).filter((c) => c.state === 'verified');
   return `${params.vsn} now has ${verified.length} verified copies (${params.copies} burned from the copy of the disc)`;
+}
+
+/**
+ * After more copies of a volume were burned (writeVolume marks it finished):
+ * it is mirrored again when the gateway acknowledged its latest session, as
+ * it was before; the outbox entry stays acknowledged, so nothing is uploaded.
+ */
+export function keepMirrored(ctx: BurnContext, volumeId: number): void {
+  const volume = ctx.catalog.volume(volumeId);
+  if (volume?.state !== 'finished') return;
+  const latest = ctx.catalog.mirrorsOfVolume(volumeId).find((m) => m.session === volume.sessions);
+  if (latest?.state === 'acked') ctx.catalog.setVolumeState(volumeId, 'mirrored');
 }

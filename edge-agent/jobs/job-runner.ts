@@ -1,5 +1,6 @@
 /**
- * Runs jobs: takes BURN requests, drives their steps (burn-steps.ts) through
+ * Runs jobs: takes BURN, COPY, BURN_COPY and REBURN requests, drives their
+ * steps (burn-steps.ts, copy-steps.ts, reburn-steps.ts) through
  * two fastq queues with their own concurrency — mastering (disk and CPU
  * bound) and writing (one writer per drive, reserved from the pool) — so
  * mastering volume k+1 overlaps writing volume k, and answers JOB_STATUS.
@@ -9,6 +10,10 @@
  * images reach their discs first (NAStore's rule). Stopping the agent aborts
  * running tools and leaves jobs as they are in the journal: they resume at
  * the next start, never marked failed for the stop.
+ *
+ * A REBURN is a `burn_copy` job with `source: 'cloud'`: its download runs at
+ * once (several may download together), its burn then waits its turn with
+ * the other jobs that change existing volumes.
  */
 import fs from 'node:fs/promises';
 import * as fastq from 'fastq';
@@ -31,6 +36,15 @@ import {
 import { type BurnCopyParams, burnCopies, type CopyParams, copyDisc, copyImagePath } from './copy-steps.js';
 import { JobError } from './errors.js';
 import { JobProgress } from './job-progress.js';
+import {
+  burnReburn,
+  checkReburn,
+  obtainImage,
+  type ReburnContext,
+  type ReburnParams,
+  ReburnProgress,
+  type ReburnSettings,
+} from './reburn-steps.js';
 
 export interface JobRunnerOptions extends BurnContext {
   /** Images mastered at once. */
@@ -39,8 +53,8 @@ export interface JobRunnerOptions extends BurnContext {
   maxCopies: number;
   /** The cloud copy of volumes, for re-burning them (absent: REBURN is refused). */
   cloud?: CloudReader;
-  /** How images are downloaded for a re-burn. */
-  reburn?: Config['agent']['reburn'];
+  /** How images are downloaded for a re-burn (and how long a download waits for the gateway). */
+  reburn?: Config['agent']['reburn'] & Pick<ReburnSettings, 'gatewayWaitSeconds'>;
 }
 
 export interface ReburnRequest {
@@ -179,8 +193,20 @@ export class JobRunner {
   }
 
   /** REBURN: download `vsn`'s image from the cloud, check it, burn and verify `copies` new copies of it. */
-  async submitReburn(_clientId: string, _client: string, _r: ReburnRequest): Promise<JobRow> {
-    throw new JobError('NOT_AVAILABLE', 're-burning is not built yet');
+  async submitReburn(clientId: string, client: string, r: ReburnRequest): Promise<JobRow> {
+    const params = checkReburn(this.reburnContext(), r, this.o.maxCopies);
+    const job = this.o.catalog.createJob('burn_copy', clientId, client, { ...params });
+    this.o.log.info('reburn job queued', { job: job.id, client, vsn: params.vsn, copies: params.copies });
+    this.launch(job);
+    return job;
+  }
+
+  private reburnContext(): ReburnContext {
+    return {
+      ...this.o,
+      cloud: this.o.cloud,
+      reburn: this.o.reburn ?? { downloadConcurrency: 4, chunkBytes: 64 * 1024 * 1024 },
+    };
   }
 
   status(id: number): JobStatus | undefined {
@@ -218,21 +244,38 @@ export class JobRunner {
   }
 
   private launch(job: JobRow): void {
-    const progress = new JobProgress();
+    const reburn = isReburn(job);
+    const progress = reburn ? new ReburnProgress() : new JobProgress();
     this.progress.set(job.id, progress);
     // progress of ended jobs is kept for a while (their copies' details), the oldest dropped first
     while (this.progress.size > MAX_KEPT_PROGRESS) this.progress.delete(this.progress.keys().next().value!);
     const modifiesVolumes = job.kind === 'burn_copy' || (job.kind === 'burn' && job.params.mode === 'append');
     const start = () => this.run(job, progress);
     // Jobs that change existing volumes (APPEND, BURN_COPY) run one at a time, so two of them can never
-    // pick the same volume; NEW burns and COPY only make new things and run at once.
-    const run = (modifiesVolumes ? this.serialise(start) : start()).finally(() => this.running.delete(job.id));
+    // pick the same volume; NEW burns and COPY only make new things and run at once. A REBURN downloads
+    // first and takes its turn only to burn.
+    const run = (
+      reburn ? this.runReburn(job, progress as ReburnProgress) : modifiesVolumes ? this.serialise(start) : start()
+    ).finally(() => this.running.delete(job.id));
     this.running.set(job.id, run);
   }
 
   private volumeLock: Promise<unknown> = Promise.resolve();
+  private readonly downloads = new Map<string, Promise<unknown>>();
 
-  private serialise(action: () => Promise<void>): Promise<void> {
+  /** Runs `action` after every earlier one for the same VSN has ended. */
+  private async onePerVolume<T>(vsn: string, action: () => Promise<T>): Promise<T> {
+    const run = (this.downloads.get(vsn) ?? Promise.resolve()).then(action, action);
+    const settled = run.catch(() => {});
+    this.downloads.set(vsn, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.downloads.get(vsn) === settled) this.downloads.delete(vsn);
+    }
+  }
+
+  private serialise<T>(action: () => Promise<T>): Promise<T> {
     const run = this.volumeLock.then(action, action);
     this.volumeLock = run.catch(() => {});
     return run;
@@ -338,6 +381,34 @@ export class JobRunner {
     }
   }
 
+  private async runReburn(job: JobRow, progress: ReburnProgress): Promise<void> {
+    const { catalog, log } = this.o;
+    const ctx = this.reburnContext();
+    const params = job.params as unknown as ReburnParams;
+    catalog.setJobState(job.id, 'running');
+    try {
+      progress.step = 'download';
+      // one download of a volume at a time: a second REBURN of it then finds the image here
+      await this.onePerVolume(params.vsn, () => obtainImage(ctx, job, params, progress, this.abort.signal));
+      if (this.stopping) return;
+      progress.step = 'queued to burn';
+      const message = await this.serialise(async () => {
+        if (this.stopping) return '';
+        return burnReburn(ctx, job, params, progress, this.abort.signal);
+      });
+      if (this.stopping) return;
+      catalog.setJobState(job.id, 'done', message);
+      progress.step = 'done';
+      log.info('reburn job done', { job: job.id, message });
+    } catch (e) {
+      if (this.stopping) return;
+      const message = e instanceof JobError ? `${e.code}: ${e.message}` : `unexpected failure: ${(e as Error).message}`;
+      catalog.setJobState(job.id, 'failed', message);
+      progress.step = 'failed';
+      log.error('reburn job failed', { job: job.id, message });
+    }
+  }
+
   /** Which volumes failed and why, and which copies exist. */
   private describe(jobId: number, failures: { v: VolumeRow; e: unknown }[]): string {
     const failed = new Set(failures.map((f) => f.v.id));
@@ -349,4 +420,9 @@ export class JobRunner {
     if (done.length > 0) lines.push(`finished with every copy: ${done.join(', ')}`);
     return lines.join('; ');
   }
+}
+
+/** A REBURN: a BURN_COPY whose image comes from the cloud. */
+function isReburn(job: JobRow): boolean {
+  return job.kind === 'burn_copy' && job.params.source === 'cloud';
 }

@@ -4,9 +4,10 @@
  *
  * `POST /agents/{agentId}/commands` with a JSON body
  *
- *     {"type": "pause" | "resume" | "throttle" | "verify",
+ *     {"type": "pause" | "resume" | "throttle" | "verify" | "reburn",
  *      "bytesPerSecond": N | null,   (throttle only, required: null lifts the limit)
- *      "vsn": "OPT000001",           (verify only, required)
+ *      "vsn": "OPT000001",           (verify and reburn only, required)
+ *      "copies": N,                  (reburn only, required: 1 to 16 new copies)
  *      "reason": "..."}              (optional, any type; sent with pause)
  *
  * records the command (a random id, state `sent`), stores the controls it
@@ -15,7 +16,10 @@
  * and pushes the message to every live connection of the agent. A connection
  * the host says is gone is forgotten; when no connection took the message the
  * command is `undelivered` (a pause, resume or throttle still takes effect at
- * the agent's next session; a verify must be sent again). Answers 202
+ * the agent's next session; a verify or reburn must be sent again). A reburn
+ * is answered `ok` by the agent once it has queued the re-burn as a job (the
+ * detail names the job), or `failed` with its refusal (unknown VSN, no cloud
+ * copy, too many copies). Answers 202
  * `{id, delivered, state}`.
  *
  * `GET /agents/{agentId}/commands/{commandId}` answers the command: its
@@ -45,7 +49,10 @@ import {
 import type { CommandRow } from '../store/gateway-store.js';
 import { GoneError, type HandlerDeps, type HandlerResult, type HttpEvent, header, settingsOf } from './events.js';
 
-export const COMMAND_TYPES = ['pause', 'resume', 'throttle', 'verify'] as const;
+export const COMMAND_TYPES = ['pause', 'resume', 'throttle', 'verify', 'reburn'] as const;
+
+/** New copies a reburn command may ask for (the Reburn message's bound). */
+export const MAX_REBURN_COPIES = 16;
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
 /** The body of POST /agents/{agentId}/commands. */
@@ -54,6 +61,12 @@ export const CommandRequest = z
     type: z.enum(COMMAND_TYPES),
     bytesPerSecond: BytesPerSecond.optional(),
     vsn: Vsn.optional(),
+    copies: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(MAX_REBURN_COPIES, `must be at most ${MAX_REBURN_COPIES}`)
+      .optional(),
     reason: z.string().max(1024, 'must be at most 1024 characters').optional(),
   })
   .superRefine((r, ctx) => {
@@ -67,8 +80,18 @@ export const CommandRequest = z
       ctx.addIssue({ code: 'custom', path: ['bytesPerSecond'], message: `goes with throttle, not ${r.type}` });
     if (r.type === 'verify' && r.vsn === undefined)
       ctx.addIssue({ code: 'custom', path: ['vsn'], message: 'verify needs vsn: the volume serial to re-read' });
-    if (r.type !== 'verify' && r.vsn !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['vsn'], message: `goes with verify, not ${r.type}` });
+    if (r.type === 'reburn' && r.vsn === undefined)
+      ctx.addIssue({ code: 'custom', path: ['vsn'], message: 'reburn needs vsn: the volume serial to re-burn' });
+    if (r.type !== 'verify' && r.type !== 'reburn' && r.vsn !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['vsn'], message: `goes with verify, not ${r.type} (or with reburn)` });
+    if (r.type === 'reburn' && r.copies === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['copies'],
+        message: `reburn needs copies: the number of new copies, 1 to ${MAX_REBURN_COPIES}`,
+      });
+    if (r.type !== 'reburn' && r.copies !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['copies'], message: `goes with reburn, not ${r.type}` });
   });
 export type CommandRequest = z.infer<typeof CommandRequest>;
 
@@ -144,6 +167,8 @@ export function commandMessage(id: string, r: CommandRequest): GatewayMessage {
       return { ...base, type: 'throttle', bytesPerSecond: r.bytesPerSecond ?? null };
     case 'verify':
       return { ...base, type: 'verify', vsn: r.vsn! };
+    case 'reburn':
+      return { ...base, type: 'reburn', vsn: r.vsn!, copies: r.copies! };
   }
 }
 
@@ -194,6 +219,7 @@ export async function postAgentCommandHandler(event: HttpEvent, deps: HandlerDep
   const args: Record<string, unknown> = {};
   if (request.bytesPerSecond !== undefined) args.bytesPerSecond = request.bytesPerSecond;
   if (request.vsn !== undefined) args.vsn = request.vsn;
+  if (request.copies !== undefined) args.copies = request.copies;
   if (request.reason !== undefined) args.reason = request.reason;
   store.insertCommand({ id, agentId, type: request.type, args, state: 'sent', createdAt: now });
   // the durable part: an agent that connects later is told in its session (policy, pause)
