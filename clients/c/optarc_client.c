@@ -39,7 +39,11 @@ static const char *const STATUS_NAMES[] = {
 	"OPTARC_NO_SUCH_JOB",
 	"OPTARC_NO_SUCH_DRIVE",
 	"OPTARC_NO_MEDIUM",
-	"OPTARC_IO_ERROR"
+	"OPTARC_IO_ERROR",
+	"OPTARC_NOT_READY",
+	"OPTARC_EXPIRED",
+	"OPTARC_NO_SOURCE",
+	"OPTARC_CORRUPT"
 };
 
 const char *oc_status_name(optarc_status s)

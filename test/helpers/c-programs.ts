@@ -23,6 +23,7 @@ export const C_CLIENT = {
   put: path.join(C_CLIENT_OUT, 'optarc-put'),
   burn: path.join(C_CLIENT_OUT, 'optarc-burn'),
   copy: path.join(C_CLIENT_OUT, 'optarc-copy'),
+  get: path.join(C_CLIENT_OUT, 'optarc-get'),
   sha256Test: path.join(C_CLIENT_OUT, 'sha256-test'),
 };
 
