@@ -23,9 +23,10 @@
  *   completes the upload without sending them again.
  * - retrievals (4): every RETRIEVE, online or offline: its token, priority
  *   and deadline, the file and volume it names, its state queued → fetching →
- *   ready → collected (or failed, expired), where its data came from, its
- *   cache file and the scheduler round that served it. The journal the
- *   offline queue is restored from after a crash.
+ *   ready → collected (or failed, expired), where its data came from, the
+ *   sources that failed so far (faults) and why it failed (failure: corrupt,
+ *   no_source, no_space), its cache file and the scheduler round that served
+ *   it. The journal the offline queue is restored from after a crash.
  * - source_faults (4): every time a source of data (a disc, the cloud copy)
  *   gave bytes that failed their SHA-256, or could not be read: the damage
  *   recorded, with the copy when it was a disc.
@@ -194,6 +195,8 @@ export const MIGRATIONS: string[] = [
     state TEXT NOT NULL CHECK (state IN ('queued', 'fetching', 'ready', 'collected', 'failed', 'expired')),
     source TEXT NOT NULL DEFAULT '',
     message TEXT NOT NULL DEFAULT '',
+    faults TEXT NOT NULL DEFAULT '',
+    failure TEXT CHECK (failure IN ('corrupt', 'no_source', 'no_space')),
     cache_file TEXT,
     bytes INTEGER NOT NULL DEFAULT 0,
     round INTEGER,
@@ -213,6 +216,7 @@ export const MIGRATIONS: string[] = [
     at INTEGER NOT NULL
   );
   CREATE INDEX source_faults_volume ON source_faults (volume_id, id);
+  CREATE INDEX files_path ON files (path);
   CREATE TABLE fixity_passes (
     id INTEGER PRIMARY KEY,
     started_at INTEGER NOT NULL,
