@@ -6,7 +6,12 @@
  * image's SHA-256 as the agent recorded it. Then the search: the file is found
  * by substring, glob, SHA-256 and date through the API (with the stack's reader
  * token, var/stack/reader.token) and the CLI (`optarc find`, `optarc whereis`),
- * and its restore links download it byte-identical. Run by .ci/run after `npm start`:
+ * and its restore links download it byte-identical. Then getting it back from
+ * the agent as a legacy client does: the C client (`optarc-get`) finds it in
+ * the agent's catalog over RPC and retrieves it offline (no disc is loaded: the
+ * stand-ins shelve what they burn, so it comes from the cloud copy by ranged
+ * GETs), byte-identical; `optarc locate` places it; `optarc fixity --run
+ * --wait` re-hashes the cloud image. Run by .ci/run after `npm start`:
  *   node dist/test/stack-smoke.js
  * Prints what it checked; exits 0 when every check passed, 1 otherwise.
  */
@@ -74,6 +79,7 @@ async function main(): Promise<number> {
     s3.destroy();
     console.log(`mirrored: s3://optarc/${key} (${bytes.length} bytes, SHA-256 checked) and its manifest`);
     await searchChecks(vsn, data);
+    await retrievalChecks(vsn, data, src);
     return 0;
   } finally {
     rmSync(src, { recursive: true, force: true });
@@ -131,6 +137,37 @@ async function searchChecks(vsn: string, data: Buffer): Promise<void> {
   const none = await cli('whereis', 'no/such/file');
   if (none.code !== 7) throw new Error(`optarc whereis of a missing file exited ${none.code}, not 7`);
   console.log(`optarc find and optarc whereis place it on ${vsn}`);
+}
+
+/** The file got back from the agent: found in its catalog and retrieved from the cloud copy, through C and the CLI. */
+async function retrievalChecks(vsn: string, data: Buffer, scratch: string): Promise<void> {
+  const sha = createHash('sha256').update(data).digest('hex');
+  const find = await run(C_CLIENT.get, ['127.0.0.1', 'find', '--glob', '--vsn', vsn, '*smoke/frame.fits']);
+  const line = find.stdout.split('\n').find((l) => l.includes(sha));
+  if (find.code !== 0 || !line)
+    throw new Error(`optarc-get find did not list it (exit ${find.code}): ${find.stdout}${find.stderr}`);
+  const archived = line.slice(line.indexOf(sha) + sha.length).trim();
+  const out = path.join(scratch, 'retrieved.fits');
+  const get = await run(
+    C_CLIENT.get,
+    ['127.0.0.1', 'get', '--offline', '--priority', '1', '--wait', '-o', out, '--vsn', vsn, archived],
+    {},
+    180_000,
+  );
+  if (get.code !== 0) throw new Error(`optarc-get get --offline failed (exit ${get.code}): ${get.stdout}${get.stderr}`);
+  if (!readFileSync(out).equals(data)) throw new Error('optarc-get did not give back the file byte-identical');
+  console.log(`optarc-get found ${archived} in the agent's catalog and retrieved it offline, byte-identical`);
+
+  const cli = (...args: string[]) => run(path.join(ROOT, 'dist/clients/node/cli.js'), args, {}, 180_000);
+  const locate = await cli('locate', sha);
+  if (locate.code !== 0 || !locate.stdout.includes(vsn))
+    throw new Error(`optarc locate did not place it on ${vsn} (exit ${locate.code}): ${locate.stdout}${locate.stderr}`);
+  const fixity = await cli('fixity', '--run', '--wait', '--vsn', vsn, '--json');
+  if (fixity.code !== 0)
+    throw new Error(`optarc fixity --run --wait exited ${fixity.code}: ${fixity.stdout}${fixity.stderr}`);
+  if (!fixity.stdout.includes('cloud'))
+    throw new Error(`optarc fixity did not report the cloud image: ${fixity.stdout}`);
+  console.log(`optarc locate places it on ${vsn}; optarc fixity re-hashed the cloud image: ok`);
 }
 
 main().then(

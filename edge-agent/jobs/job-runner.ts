@@ -225,8 +225,15 @@ export class JobRunner {
     return releaseMirrored(this.o, volumeId);
   }
 
+  /** The volumes a job made or grew; for BURN_COPY and REBURN, the volume it adds copies to. */
   volumesOf(jobId: number): VolumeRow[] {
-    return this.o.catalog.volumesOfJob(jobId);
+    const own = this.o.catalog.volumesOfJob(jobId);
+    const job = this.o.catalog.job(jobId);
+    if (own.length === 0 && job?.kind === 'burn_copy') {
+      const volume = this.o.catalog.volumeByVsn(String(job.params.vsn));
+      if (volume) return [volume];
+    }
+    return own;
   }
 
   /** Resolves when the job has ended (done or failed), or at once if it is not running. */

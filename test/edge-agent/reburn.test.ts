@@ -66,6 +66,11 @@ rgwTest(
     const done = JSON.parse(cli.stdout);
     t.is(done.step, 'done');
     t.is(done.percent, 100);
+    t.deepEqual(
+      done.volumes.map((v: { vsn: string }) => v.vsn),
+      [vsn],
+      'JOB_STATUS names the volume a re-burn adds copies to',
+    );
     t.regex(
       done.message,
       new RegExp(
