@@ -100,6 +100,7 @@ export async function startRpcService(
           staging,
           // the mirror starts after the endpoint: until then its metrics are left out
           mirror: config.mirror.gatewayUrl ? { status: () => mirror?.service.status() } : undefined,
+          fixity: catalog,
           log,
         }),
         log,
@@ -163,7 +164,7 @@ export async function startRpcService(
       spanning: config.burn.spanning,
       mirror: mirrorView(catalog, mirror),
     },
-    archive: { queries: new CatalogQueries({ catalog, pool }), retrieval, fixity },
+    archive: { queries: new CatalogQueries({ catalog, pool, charset: config.staging.charset }), retrieval, fixity },
   });
   server.addProgram(program.version());
   const port = await server.listen(config.rpc.port, config.rpc.host);

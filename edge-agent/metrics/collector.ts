@@ -4,7 +4,8 @@
  * gives rows per state, the job runner the progress of its running jobs, the
  * drive pool each drive's state, the staging area its bytes, the mirror its
  * session, controls, queue and counters (MirrorService.status()), the process
- * its memory and CPU.
+ * its memory and CPU, the fixity records (fixity/fixity-records.ts) the
+ * checks by result, the failing targets and the last pass.
  *
  * Each source is read on its own: one that throws or (the drives) takes too
  * long leaves its metrics out of that scrape, logs why, and shows as
@@ -14,8 +15,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Logger, silentLogger } from '../../clients/oncrpc/logger.js';
-import type { CopyState, JobState, VolumeState } from '../catalog/catalog.js';
+import type { Catalog, CopyState, JobState, VolumeState } from '../catalog/catalog.js';
 import type { DriveState } from '../drives/drive.js';
+import { type FixityCounts, fixityCounts } from '../fixity/fixity-records.js';
 import type { CopyStep, JobProgress } from '../jobs/job-progress.js';
 import type { MirrorStatus } from '../mirror/mirror-service.js';
 import type { MetricFamily, Sample } from './exposition.js';
@@ -44,6 +46,8 @@ export interface MetricsSources {
    * then left out of that scrape).
    */
   mirror?: { status(): MirrorStatus | undefined };
+  /** The catalog whose fixity records (passes and checks) are reported. */
+  fixity?: Catalog;
   log?: Logger;
   /** How long the drives may take to say what they hold before a scrape goes on without them. Default 5000. */
   drivesTimeoutMs?: number;
@@ -59,7 +63,7 @@ const FILE_STATES = ['staged', 'archived'] as const;
 /** Copies that are moving bytes now. */
 const RUNNING_COPY_STEPS: ReadonlySet<CopyStep> = new Set<CopyStep>(['writing', 'verifying']);
 
-type Source = 'catalog' | 'jobs' | 'drives' | 'staging' | 'mirror';
+type Source = 'catalog' | 'jobs' | 'drives' | 'staging' | 'mirror' | 'fixity';
 
 export function createCollector(sources: MetricsSources): Collect {
   const log = sources.log ?? silentLogger;
@@ -78,7 +82,7 @@ export function createCollector(sources: MetricsSources): Collect {
       }
     };
 
-    const { catalog, jobs, pool, staging, mirror } = sources;
+    const { catalog, jobs, pool, staging, mirror, fixity } = sources;
     if (catalog) await attempt('catalog', () => catalogFamilies(catalog.counts()));
     if (jobs) await attempt('jobs', () => jobFamilies(jobs.active()));
     if (pool) await attempt('drives', async () => driveFamilies(await listDrives(pool, drivesTimeoutMs)));
@@ -95,6 +99,7 @@ export function createCollector(sources: MetricsSources): Collect {
         return status ? mirrorFamilies(status) : [];
       });
     }
+    if (fixity) await attempt('fixity', () => fixityFamilies(fixityCounts(fixity)));
 
     families.push(
       gauge(
@@ -197,6 +202,37 @@ export function mirrorFamilies(m: MirrorStatus): MetricFamily[] {
     counter('optarc_mirror_failures_total', 'Mirror attempts that failed since the agent started.', m.failures),
     gauge('optarc_mirror_last_error', "Whether the mirror's last attempt or connection failed (1) or not (0).", [
       { value: m.lastError ? 1 : 0 },
+    ]),
+  ];
+}
+
+/** Fixity from the catalog's records: the counters count every check ever recorded, across restarts. */
+export function fixityFamilies(f: FixityCounts): MetricFamily[] {
+  return [
+    {
+      name: 'optarc_fixity_checks_total',
+      help: 'Fixity checks recorded (a cloud image or a disc hashed against its SHA-256), by result.',
+      type: 'counter',
+      samples: [
+        { labels: { result: 'ok' }, value: f.checks.ok },
+        { labels: { result: 'failed' }, value: f.checks.failed },
+      ],
+    },
+    counter(
+      'optarc_fixity_failures_total',
+      'Fixity checks that failed (the image did not hash to its SHA-256).',
+      f.checks.failed,
+    ),
+    gauge('optarc_fixity_failing', 'Targets (cloud image or disc of a volume) whose latest fixity check failed.', [
+      { value: f.failing },
+    ]),
+    gauge(
+      'optarc_fixity_last_pass_timestamp_seconds',
+      'When the last fixity pass finished, in seconds since the epoch (0: none has).',
+      [{ value: f.lastPassFinishedAt === null ? 0 : f.lastPassFinishedAt / 1000 }],
+    ),
+    gauge('optarc_fixity_pass_open', 'Whether a fixity pass is running or waiting to resume (1) or not (0).', [
+      { value: f.passOpen ? 1 : 0 },
     ]),
   ];
 }

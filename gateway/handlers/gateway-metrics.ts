@@ -69,6 +69,17 @@ export function gatewayFamilies(c: GatewayCounts): MetricFamily[] {
       'Operator commands sent to agents, by state (sent, undelivered, ok, failed).',
       byState(COMMAND_STATES, c.commands),
     ),
+    counter(
+      'optarc_gateway_fixity_failures_total',
+      'Failed fixity checks agents reported (a cloud image or a disc that no longer hashes to its SHA-256).',
+      c.fixity.failuresTotal,
+    ),
+    gauge('optarc_gateway_fixity_failing', 'Targets (cloud images, discs) whose latest reported fixity check failed.', [
+      { value: c.fixity.failing },
+    ]),
+    gauge('optarc_gateway_fixity_targets', 'Targets (cloud images, discs) with a reported fixity check.', [
+      { value: c.fixity.targets },
+    ]),
   ];
 }
 

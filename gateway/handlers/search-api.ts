@@ -1,7 +1,8 @@
 /**
  * The search API (described by search/openapi.ts): files by substring, glob,
  * regex, exact path, SHA-256, size, dates, site and VSN; volumes; one volume;
- * each file with its copies and presigned restore links.
+ * each file with its copies and presigned restore links. Volumes carry the
+ * latest fixity check of each target (cloud image, disc) agents reported.
  *
  * Who may read: a reader token (identity/reader-tokens.ts) as
  * `Authorization: Bearer`, checked before anything else; every query is
@@ -28,6 +29,7 @@ import {
   parseVolumeRequest,
   SearchRequestError,
 } from '../search/search-request.js';
+import type { FixityRow } from '../store/gateway-store.js';
 import { type HandlerDeps, type HandlerResult, type HttpEvent, header, settingsOf } from './events.js';
 
 class ApiError extends Error {
@@ -120,7 +122,22 @@ async function fileOut(hit: FileHit, deps: HandlerDeps, now: number) {
   };
 }
 
-function volumeOut(v: VolumeSummary) {
+function fixityOut(f: FixityRow) {
+  return {
+    target: f.target,
+    ok: f.ok,
+    checkedAt: new Date(f.checkedAt).toISOString(),
+    bytes: f.bytes,
+    detail: f.detail,
+  };
+}
+
+function volumesOut(volumes: VolumeSummary[], deps: HandlerDeps) {
+  const fixity = deps.store.fixityOf(volumes);
+  return volumes.map((v) => volumeOut(v, fixity.get(`${v.site}/${v.vsn}`) ?? []));
+}
+
+function volumeOut(v: VolumeSummary, fixity: FixityRow[]) {
   return {
     site: v.site,
     vsn: v.vsn,
@@ -134,6 +151,7 @@ function volumeOut(v: VolumeSummary) {
     copies: v.copies,
     image: { key: v.key, versionId: v.versionId, bytes: v.imageBytes, sha256: v.imageSha256 },
     manifest: { key: v.manifestKey },
+    fixity: fixity.map(fixityOut),
   };
 }
 
@@ -188,7 +206,7 @@ export async function listVolumesHandler(event: HttpEvent, deps: HandlerDeps): P
     const volumes = rows.slice(0, r.limit);
     const last = volumes[volumes.length - 1];
     return {
-      volumes: volumes.map(volumeOut),
+      volumes: volumesOut(volumes, deps),
       next: rows.length > r.limit && last ? encodeCursor(key, digest, { site: last.site, vsn: last.vsn }) : null,
     };
   });
@@ -203,7 +221,7 @@ export async function getVolumeHandler(event: HttpEvent, deps: HandlerDeps): Pro
     const sites = scope(readerSites, site);
     const [v] = await index.listVolumes({ sites, vsn, limit: 1 });
     if (!v) throw new ApiError(404, 'NOT_FOUND', `no volume ${vsn} at site ${site}`);
-    return { volume: volumeOut(v) };
+    return { volume: volumesOut([v], deps)[0] };
   });
 }
 

@@ -129,6 +129,25 @@ const file = {
   },
 };
 
+const fixity = {
+  type: 'object',
+  description:
+    "The latest fixity check an agent reported for one target of the volume: its cloud image, or a disc (SHA-256 of the image's bytes against the volume's).",
+  required: ['target', 'ok', 'checkedAt', 'bytes', 'detail'],
+  additionalProperties: false,
+  properties: {
+    target: {
+      type: 'string',
+      pattern: '^(cloud|copy [1-9][0-9]{0,3}|disc [A-Za-z0-9._:-]{1,64})$',
+      description: '`cloud` (the image object), `copy N` or `disc DRIVE` (a disc loaded in DRIVE).',
+    },
+    ok: { type: 'boolean' },
+    checkedAt: { type: 'string', format: 'date-time' },
+    bytes: { type: 'integer', minimum: 0, description: 'Bytes read and hashed.' },
+    detail: { type: 'string', description: 'What failed and the remedy proposed; empty when ok.' },
+  },
+};
+
 const volume = {
   type: 'object',
   required: [
@@ -144,6 +163,7 @@ const volume = {
     'copies',
     'image',
     'manifest',
+    'fixity',
   ],
   additionalProperties: false,
   properties: {
@@ -173,6 +193,11 @@ const volume = {
       required: ['key'],
       additionalProperties: false,
       properties: { key: { type: 'string' } },
+    },
+    fixity: {
+      type: 'array',
+      items: fixity,
+      description: 'The latest fixity check of each target, by target; empty until the agent reports one.',
     },
   },
 };
@@ -226,7 +251,7 @@ export const OPENAPI = {
   },
   components: {
     securitySchemes: { reader: { type: 'http', scheme: 'bearer' } },
-    schemas: { Error: error, File: file, Volume: volume, Copy: copy, Extent: extent },
+    schemas: { Error: error, File: file, Volume: volume, Copy: copy, Extent: extent, Fixity: fixity },
   },
   security: [{ reader: [] }],
   paths: {

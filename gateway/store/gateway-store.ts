@@ -24,6 +24,11 @@
  * - readers (4): one row per search reader token: a name, the sites it may
  *   read (JSON array), the token's hash, when issued, expiry and revocation;
  *   secrets: random keys the gateway makes once (the search cursors' MAC key).
+ * - fixity (5): the latest fixity check an agent reported per (site, VSN,
+ *   target): ok, when checked, bytes hashed, the detail, which agent said it,
+ *   and how many failed checks of that target were ever received (the
+ *   failures counter of the metrics). An older or repeated report does not
+ *   replace a newer one, nor count twice.
  *
  * Every method is one transaction.
  */
@@ -129,7 +134,50 @@ export const MIGRATIONS: string[] = [
     value BLOB NOT NULL
   );
   `,
+  `
+  CREATE TABLE fixity (
+    site TEXT NOT NULL,
+    vsn TEXT NOT NULL,
+    target TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    checked_at INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (site, vsn, target)
+  );
+  CREATE INDEX fixity_failing ON fixity (ok);
+  `,
 ];
+
+/** The latest fixity check of one target (a volume's cloud image or one of its discs). */
+export interface FixityRow {
+  site: string;
+  vsn: string;
+  /** `cloud`, `copy N` or `disc DRIVE`. */
+  target: string;
+  ok: boolean;
+  /** Milliseconds since the epoch. */
+  checkedAt: number;
+  bytes: number;
+  detail: string;
+  agentId: string;
+}
+
+function toFixity(r: any): FixityRow {
+  return {
+    site: r.site,
+    vsn: r.vsn,
+    target: r.target,
+    ok: Number(r.ok) !== 0,
+    checkedAt: Number(r.checked_at),
+    bytes: Number(r.bytes),
+    detail: r.detail,
+    agentId: r.agent_id,
+  };
+}
 
 /** A search reader (identity/reader-tokens.ts): who may read which sites' index. */
 export interface ReaderRow {
@@ -253,6 +301,14 @@ export interface GatewayCounts {
   mirrors: number;
   mirroredBytes: number;
   commands: Record<string, number>;
+  fixity: {
+    /** Targets with a reported check. */
+    targets: number;
+    /** Targets whose latest check failed. */
+    failing: number;
+    /** Failed checks ever received. */
+    failuresTotal: number;
+  };
 }
 
 export class GatewayStore {
@@ -604,6 +660,11 @@ export class GatewayStore {
         n: number;
         bytes: number;
       };
+      const fixity = this.db
+        .prepare(
+          'SELECT COUNT(*) AS n, COALESCE(SUM(ok = 0), 0) AS failing, COALESCE(SUM(failures), 0) AS failures FROM fixity',
+        )
+        .get() as { n: number; failing: number; failures: number };
       return {
         agents: { active: Number(agents.active), revoked: Number(agents.revoked), expired: Number(agents.expired) },
         pausedAgents: Number(agents.paused),
@@ -615,8 +676,45 @@ export class GatewayStore {
         mirrors: Number(mirrors.n),
         mirroredBytes: Number(mirrors.bytes),
         commands: byState('commands'),
+        fixity: { targets: Number(fixity.n), failing: Number(fixity.failing), failuresTotal: Number(fixity.failures) },
       };
     })();
+  }
+
+  // --- fixity -----------------------------------------------------------------
+
+  /**
+   * Keeps each reported check that is newer than the one held for its target;
+   * answers the checks kept (an older or repeated report is dropped, so a
+   * failure is counted once however often the agent resends it).
+   */
+  recordFixity(rows: readonly FixityRow[], receivedAt: number): FixityRow[] {
+    const upsert = this.db.prepare(
+      `INSERT INTO fixity (site, vsn, target, ok, checked_at, bytes, detail, agent_id, failures, received_at)
+       VALUES (@site, @vsn, @target, @ok, @checkedAt, @bytes, @detail, @agentId, @failed, @receivedAt)
+       ON CONFLICT (site, vsn, target) DO UPDATE SET
+         ok = excluded.ok, checked_at = excluded.checked_at, bytes = excluded.bytes, detail = excluded.detail,
+         agent_id = excluded.agent_id, failures = failures + excluded.failures, received_at = excluded.received_at
+       WHERE excluded.checked_at > fixity.checked_at`,
+    );
+    return this.db.transaction(() => {
+      const kept: FixityRow[] = [];
+      for (const r of rows) {
+        const info = upsert.run({ ...r, ok: r.ok ? 1 : 0, failed: r.ok ? 0 : 1, receivedAt });
+        if (info.changes === 1) kept.push(r);
+      }
+      return kept;
+    })();
+  }
+
+  /** The latest check per target of each volume, by target. */
+  fixityOf(volumes: readonly { site: string; vsn: string }[]): Map<string, FixityRow[]> {
+    const get = this.db.prepare('SELECT * FROM fixity WHERE site = ? AND vsn = ? ORDER BY target');
+    const out = new Map<string, FixityRow[]>();
+    this.db.transaction(() => {
+      for (const v of volumes) out.set(`${v.site}/${v.vsn}`, (get.all(v.site, v.vsn) as any[]).map(toFixity));
+    })();
+    return out;
   }
 
   /** Sessions of an agent, oldest first. */

@@ -622,6 +622,37 @@ function showVolume(v) {
     cdd.append(ul);
   }
   dl.append(el('dt', { text: `Copies (${copies.length})` }), cdd);
+  dl.append(el('dt', { text: 'Fixity' }), fixityDd(v.fixity));
+}
+
+/** The latest fixity check of each target (cloud image, disc), failures first and marked. */
+function fixityDd(fixity) {
+  const checks = Array.isArray(fixity) ? [...fixity] : [];
+  const dd = el('dd', { dataset: { testid: 'volume-fixity', failed: checks.filter((c) => !c.ok).length } });
+  if (checks.length === 0) {
+    dd.textContent = 'not checked yet';
+    return dd;
+  }
+  checks.sort((a, b) => Number(a.ok) - Number(b.ok) || String(a.target).localeCompare(String(b.target)));
+  const ul = el('ul', { class: 'fixity-list' });
+  for (const c of checks) {
+    ul.append(
+      el(
+        'li',
+        {
+          class: c.ok ? 'fixity-ok' : 'fixity-failed',
+          dataset: { testid: 'fixity-check', target: c.target, ok: c.ok },
+        },
+        el('span', { class: 'fixity-target', text: String(c.target) }),
+        ': ',
+        el('strong', { class: 'fixity-result', text: c.ok ? 'intact' : 'FAILED' }),
+        `, checked ${fmtTime(c.checkedAt)}, ${humanSize(c.bytes)} hashed`,
+        c.ok || !c.detail ? null : el('div', { class: 'fixity-detail', text: String(c.detail) }),
+      ),
+    );
+  }
+  dd.append(ul);
+  return dd;
 }
 
 function showVolumes(volumes) {
