@@ -362,6 +362,7 @@ export const Links = z.strictObject({
   /** One presigned GET per asked range, in order; send each with its Range header. */
   ranges: z
     .array(z.strictObject({ offset: ByteCount, length: ByteCount.min(1), url: PresignedUrl }))
+    .min(1)
     .max(MAX_RANGES_PER_PRESIGN),
   expiresAt: z.string().datetime(),
 });
