@@ -77,10 +77,23 @@ export async function fetchFile(job: FetchJob): Promise<FetchOutcome> {
   return { kind: 'corrupt' };
 }
 
+/** Bytes gathered before one write to the .part file (a network source hands over ~100 KiB at a time). */
+const WRITE_BATCH = 1024 * 1024;
+
 async function copyInto(job: FetchJob, source: Source): Promise<{ bytes: number; sha256: Buffer }> {
   const hash = createHash('sha256');
   let bytes = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   const fh = await fs.open(job.partPath, 'w', 0o600);
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const batch = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    let off = 0;
+    while (off < batch.length) off += (await fh.write(batch, off, batch.length - off)).bytesWritten;
+  };
   try {
     await source.read(
       job.file.extents ?? [],
@@ -89,13 +102,15 @@ async function copyInto(job: FetchJob, source: Source): Promise<{ bytes: number;
         if (bytes + chunk.length > job.file.size)
           throw new SourceFailure('damaged', `${source.name} gave more bytes than the file has`);
         hash.update(chunk);
-        let off = 0;
-        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+        pending.push(chunk);
+        pendingBytes += chunk.length;
         bytes += chunk.length;
+        if (pendingBytes >= WRITE_BATCH) await flush();
         job.onProgress(bytes);
       },
       job.signal,
     );
+    await flush();
     await fh.sync();
   } finally {
     await fh.close();

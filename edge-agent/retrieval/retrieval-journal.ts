@@ -74,56 +74,64 @@ const MAX_FAULTS = 4000;
 export class RetrievalJournal {
   private readonly db: Database.Database;
 
+  /** Prepared statements by their SQL: status polls and reads run a few of them many times. */
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(private readonly catalog: Catalog) {
     this.db = catalog.database;
   }
 
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
   insert(r: NewRetrieval): RetrievalRow {
     const at = this.catalog.clock();
-    const info = this.db
-      .prepare(
-        `INSERT INTO retrievals (token, client_id, client, mode, priority, deadline, volume_id, file_id, session,
+    const info = this.statement(
+      `INSERT INTO retrievals (token, client_id, client, mode, priority, deadline, volume_id, file_id, session,
            image_path, state, message, bytes, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-      )
-      .run(
-        r.token,
-        r.clientId,
-        r.client,
-        r.mode,
-        r.priority,
-        r.deadline,
-        r.volumeId,
-        r.fileId,
-        r.session,
-        r.imagePath,
-        r.message,
-        r.bytes,
-        at,
-        at,
-      );
+    ).run(
+      r.token,
+      r.clientId,
+      r.client,
+      r.mode,
+      r.priority,
+      r.deadline,
+      r.volumeId,
+      r.fileId,
+      r.session,
+      r.imagePath,
+      r.message,
+      r.bytes,
+      at,
+      at,
+    );
     return this.byId(Number(info.lastInsertRowid))!;
   }
 
   byId(id: number): RetrievalRow | undefined {
-    const r = this.db.prepare('SELECT * FROM retrievals WHERE id = ?').get(id);
+    const r = this.statement('SELECT * FROM retrievals WHERE id = ?').get(id);
     return r ? toRow(r) : undefined;
   }
 
   byToken(token: string): RetrievalRow | undefined {
-    const r = this.db.prepare('SELECT * FROM retrievals WHERE token = ?').get(token);
+    const r = this.statement('SELECT * FROM retrievals WHERE token = ?').get(token);
     return r ? toRow(r) : undefined;
   }
 
   /** Queued OFFLINE requests, as the scheduler sees them (with their volume). */
   queuedOffline(): (QueuedRequest & { volumeId: number })[] {
     return (
-      this.db
-        .prepare(
-          `SELECT id, priority, deadline, created_at, volume_id FROM retrievals
+      this.statement(
+        `SELECT id, priority, deadline, created_at, volume_id FROM retrievals
            WHERE state = 'queued' AND mode = 'offline'`,
-        )
-        .all() as any[]
+      ).all() as any[]
     ).map((r) => ({
       id: Number(r.id),
       volumeId: Number(r.volume_id),
@@ -149,7 +157,7 @@ export class RetrievalJournal {
 
   /** The highest round recorded, 0 when none. */
   maxRound(): number {
-    const r = this.db.prepare('SELECT MAX(round) AS m FROM retrievals').get() as { m: bigint | null };
+    const r = this.statement('SELECT MAX(round) AS m FROM retrievals').get() as { m: bigint | null };
     return Number(r.m ?? 0n);
   }
 
@@ -162,7 +170,7 @@ export class RetrievalJournal {
       failed: 0,
       expired: 0,
     };
-    for (const r of this.db.prepare('SELECT state, COUNT(*) AS n FROM retrievals GROUP BY state').all() as any[]) {
+    for (const r of this.statement('SELECT state, COUNT(*) AS n FROM retrievals GROUP BY state').all() as any[]) {
       out[r.state as RetrievalState] = Number(r.n);
     }
     return out;
@@ -175,12 +183,10 @@ export class RetrievalJournal {
 
   ready(id: number, v: { source: string; cacheFile: string; expiresAt: number; message: string }): void {
     const at = this.catalog.clock();
-    this.db
-      .prepare(
-        `UPDATE retrievals SET state = 'ready', source = ?, cache_file = ?, ready_at = ?, expires_at = ?, message = ?,
+    this.statement(
+      `UPDATE retrievals SET state = 'ready', source = ?, cache_file = ?, ready_at = ?, expires_at = ?, message = ?,
            updated_at = ? WHERE id = ?`,
-      )
-      .run(v.source, v.cacheFile, at, v.expiresAt, v.message, at, id);
+    ).run(v.source, v.cacheFile, at, v.expiresAt, v.message, at, id);
   }
 
   failed(id: number, failure: Failure, message: string): void {
@@ -208,11 +214,9 @@ export class RetrievalJournal {
   sourceFault(requestId: number, f: SourceFault, note: string): void {
     const at = this.catalog.clock();
     this.db.transaction(() => {
-      this.db
-        .prepare(
-          'INSERT INTO source_faults (volume_id, copy_id, source, file_id, detail, at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        .run(f.volumeId, f.copyId, f.source, f.fileId, f.detail, at);
+      this.statement(
+        'INSERT INTO source_faults (volume_id, copy_id, source, file_id, detail, at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(f.volumeId, f.copyId, f.source, f.fileId, f.detail, at);
       const row = this.byId(requestId);
       if (!row) return;
       const faults = `${row.faults}${note}`;
@@ -222,7 +226,7 @@ export class RetrievalJournal {
 
   /** Faults recorded for a volume, oldest first (for tests and the catalog). */
   faultsOf(volumeId: number): (SourceFault & { id: number; at: number })[] {
-    return (this.db.prepare('SELECT * FROM source_faults WHERE volume_id = ? ORDER BY id').all(volumeId) as any[]).map(
+    return (this.statement('SELECT * FROM source_faults WHERE volume_id = ? ORDER BY id').all(volumeId) as any[]).map(
       (r) => ({
         id: Number(r.id),
         volumeId: Number(r.volume_id),
@@ -236,11 +240,11 @@ export class RetrievalJournal {
   }
 
   private update(id: number, set: string, ...args: unknown[]): void {
-    this.db.prepare(`UPDATE retrievals SET ${set}, updated_at = ? WHERE id = ?`).run(...args, this.catalog.clock(), id);
+    this.statement(`UPDATE retrievals SET ${set}, updated_at = ? WHERE id = ?`).run(...args, this.catalog.clock(), id);
   }
 
   private rows(sql: string, ...args: unknown[]): RetrievalRow[] {
-    return (this.db.prepare(sql).all(...args) as any[]).map(toRow);
+    return (this.statement(sql).all(...args) as any[]).map(toRow);
   }
 }
 

@@ -74,6 +74,9 @@ export const MAX_READ = OPTARC_MAX_DATA;
 
 const TOKEN = /^[0-9a-f]{32}$/;
 
+/** Cache files kept open for collection at once. */
+const MAX_OPEN_READS = 16;
+
 export class RetrievalService {
   private readonly journal: RetrievalJournal;
   private readonly files: ArchivedFiles;
@@ -101,6 +104,7 @@ export class RetrievalService {
   private stopped = true;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  private readonly openReads = new Map<string, fs.FileHandle>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly o: RetrievalOptions) {
@@ -162,6 +166,7 @@ export class RetrievalService {
     this.wake();
     await this.loop;
     await Promise.all([...this.inflight.values()].map((f) => f.done));
+    await Promise.all([...this.openReads.keys()].map((t) => this.closeReady(t)));
   }
 
   /** Rounds the scheduler has run since start, and the next round's number. */
@@ -291,21 +296,18 @@ export class RetrievalService {
     }
     const at = Number(offset);
     const want = Math.min(count, row.bytes - at);
-    const data = Buffer.alloc(want);
+    const data = Buffer.allocUnsafe(want); // every byte is read into it, or the read fails
     try {
-      const fh = await fs.open(this.cache.readyPath(token), 'r');
-      try {
-        let got = 0;
-        while (got < want) {
-          const n = (await fh.read(data, got, want - got, at + got)).bytesRead;
-          if (n === 0) break;
-          got += n;
-        }
-        if (got < want) throw new Error(`the cache file is ${at + got} bytes, not ${row.bytes}`);
-      } finally {
-        await fh.close();
+      const fh = await this.openReady(token);
+      let got = 0;
+      while (got < want) {
+        const n = (await fh.read(data, got, want - got, at + got)).bytesRead;
+        if (n === 0) break;
+        got += n;
       }
+      if (got < want) throw new Error(`the cache file is ${at + got} bytes, not ${row.bytes}`);
     } catch (e) {
+      await this.closeReady(token);
       const still = this.journal.byId(row.id)!;
       if (still.state === 'collected' || still.state === 'expired') {
         throw new RetrievalError('EXPIRED', `retrieval ${token} was ${still.state} meanwhile`);
@@ -344,11 +346,41 @@ export class RetrievalService {
   }
 
   /** Deletes a ready entry's file and marks it collected or expired (once). */
+  /**
+   * The open cache file of a ready entry: a client collects it in many reads
+   * (1 MiB each at most), so it is opened once and closed when the entry is
+   * freed (or a read fails). At most MAX_OPEN_READS are kept; the oldest is closed.
+   */
+  private async openReady(token: string): Promise<fs.FileHandle> {
+    const kept = this.openReads.get(token);
+    if (kept) return kept;
+    const fh = await fs.open(this.cache.readyPath(token), 'r');
+    const raced = this.openReads.get(token);
+    if (raced) {
+      await fh.close();
+      return raced;
+    }
+    this.openReads.set(token, fh);
+    if (this.openReads.size > MAX_OPEN_READS) {
+      const [oldest] = this.openReads.keys();
+      if (oldest !== undefined && oldest !== token) await this.closeReady(oldest);
+    }
+    return fh;
+  }
+
+  private async closeReady(token: string): Promise<void> {
+    const fh = this.openReads.get(token);
+    if (!fh) return;
+    this.openReads.delete(token);
+    await fh.close().catch(() => {});
+  }
+
   private async free(id: number, as: 'collected' | 'expired'): Promise<void> {
     const row = this.journal.byId(id);
     if (!row || row.state !== 'ready') return;
     if (as === 'collected') this.journal.collected(id);
     else this.journal.expired(id);
+    await this.closeReady(row.token);
     this.cache.release(row.bytes);
     await this.cache.remove(this.cache.readyPath(row.token));
     this.log.info(as === 'collected' ? 'retrieval collected' : 'retrieval expired', { token: row.token });

@@ -18,6 +18,11 @@
  *           (bulk and incremental) vs a plain unindexed table, the size per
  *           million entries, and substring/glob/SHA-256/path/date queries vs
  *           grep over a flat listing (search-bench.ts).
+ *   Retrieve: one 10 MiB file restored through the agent (RETRIEVE offline →
+ *             READY → RETRIEVE_CACHED) from the cloud copy of a 4 GiB volume
+ *             it burned and mirrored, vs a direct GET of a 10 MiB object from
+ *             the same RGW (a bench RGW of its own), with the bytes RGW sent
+ *             per restore counted (retrieve-bench.ts).
  *
  * Options: --runs N (default 5), --seconds S per RPC run (default 2),
  * --staging-runs N (default 3: each stages 1 GiB three ways),
@@ -26,8 +31,11 @@
  * size, default 1), --search-entries N (default 10000000), --search-volumes N
  * (1000), --search-sites N (10), --search-queries N (200), --search-unique-entries N
  * (the unique-names SQLite run, 1000000; 0 skips it), --search-keep (keep the
- * search databases, to look at query plans), --only SECTIONS
- * (comma-separated of rpc, xdr, staging, burn, mirror, search; default all). With --only, the other sections of
+ * search databases, to look at query plans), --retrieve-runs N (default 9),
+ * --retrieve-gib N (the volume, default 4), --retrieve-keep (keep the built
+ * volume in var/bench-retrieve for the next run), --retrieve-poll-ms N
+ * (RETRIEVE_STATUS polling interval, default 5), --only SECTIONS
+ * (comma-separated of rpc, xdr, staging, burn, mirror, search, retrieve; default all). With --only, the other sections of
  * BENCHMARKS.md are kept as they are and only the sections run are replaced.
  */
 import { execFile } from 'node:child_process';
@@ -39,6 +47,7 @@ import { buildCClient, buildCPrograms, C_BIN, C_CLIENT, startPortServer, stopPro
 import { ROOT } from '../helpers/processes.js';
 import { burnBenchmark, burnMarkdown } from './burn-bench.js';
 import { mirrorBenchmark, mirrorMarkdown } from './mirror-bench.js';
+import { retrieveBenchmark, retrieveMarkdown } from './retrieve-bench.js';
 import { searchBenchmark, searchMarkdown } from './search-bench.js';
 import { stagingBenchmark } from './staging-bench.js';
 import { bulkOpaqueMBps, keepAlive, smallStructOps } from './xdr-bench.js';
@@ -59,14 +68,18 @@ const { values } = parseArgs({
     'search-queries': { type: 'string', default: '200' },
     'search-unique-entries': { type: 'string', default: '1000000' },
     'search-keep': { type: 'boolean', default: false },
+    'retrieve-runs': { type: 'string', default: '9' },
+    'retrieve-gib': { type: 'string', default: '4' },
+    'retrieve-keep': { type: 'boolean', default: false },
+    'retrieve-poll-ms': { type: 'string', default: '5' },
     only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 
-type Section = 'rpc' | 'xdr' | 'staging' | 'burn' | 'mirror' | 'search';
-const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn', 'mirror', 'search'];
+type Section = 'rpc' | 'xdr' | 'staging' | 'burn' | 'mirror' | 'search' | 'retrieve';
+const SECTIONS: readonly Section[] = ['rpc', 'xdr', 'staging', 'burn', 'mirror', 'search', 'retrieve'];
 /** Which section a `## ` heading of BENCHMARKS.md belongs to. */
 const HEADINGS: [string, Section][] = [
   ['## RPC', 'rpc'],
@@ -76,6 +89,7 @@ const HEADINGS: [string, Section][] = [
   ['## Burning', 'burn'],
   ['## Mirroring', 'mirror'],
   ['## Search', 'search'],
+  ['## Retrieval', 'retrieve'],
 ];
 const only = values.only?.split(',').map((x) => x.trim());
 for (const x of only ?? []) {
@@ -179,6 +193,17 @@ async function main(): Promise<void> {
       log: (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`),
     });
     fresh.set('search', searchMarkdown(figures, command));
+  }
+  if (want('retrieve')) {
+    const figures = await retrieveBenchmark({
+      runs: Number(values['retrieve-runs']),
+      imageBytes: Math.round(Number(values['retrieve-gib']) * 1024 ** 3),
+      fileBytes: 10 * 1024 ** 2,
+      pollMs: Number(values['retrieve-poll-ms']),
+      keep: values['retrieve-keep'] === true,
+      log: (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`),
+    });
+    fresh.set('retrieve', retrieveMarkdown(figures, command));
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), assemble(preamble, fresh));
   log(`wrote BENCHMARKS.md (${[...fresh.keys()].join(', ')})`);
