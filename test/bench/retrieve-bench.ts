@@ -635,6 +635,9 @@ export async function retrieveBenchmark(o: RetrieveBenchOptions): Promise<Retrie
       else all[side].push(base);
     };
 
+    // the build leaves gigabytes of dirty pages behind (image, disc, RGW): let writeback finish
+    // before anything is timed, or the first runs measure the kernel's flushing
+    await settle(o.log);
     // warm-up, untimed: each side once (the probe above was the restore's first)
     for (const side of order) await measure(side, false);
     const load = { start: os.loadavg()[0]!, max: os.loadavg()[0]!, end: 0 };
@@ -895,4 +898,12 @@ export function retrieveMarkdown(f: RetrieveFigures, command: string): string[] 
     'skips the build).',
     '',
   ];
+}
+
+/** Flushes dirty pages (`sync`) and waits, up to 3 minutes, for the 1-minute load average to drop under 2. */
+async function settle(log: (line: string) => void): Promise<void> {
+  await new Promise<void>((resolve) => execFile('sync', () => resolve()));
+  const until = Date.now() + 180_000;
+  while (os.loadavg()[0]! >= 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5000));
+  log(`retrieve: settled (sync done, 1-minute load average ${os.loadavg()[0]!.toFixed(1)})`);
 }
