@@ -208,7 +208,11 @@ export const configSchema = z
               .max(1024 ** 3)
               .default(64 * 1024 ** 2),
             /** How long a re-burn waits for a gateway session, without progress, before it fails NO_SOURCE. */
-            gatewayWaitSeconds: z.number().min(1).max(7 * 24 * 3600).default(3600),
+            gatewayWaitSeconds: z
+              .number()
+              .min(1)
+              .max(7 * 24 * 3600)
+              .default(3600),
           })
           .strict()
           .prefault({}),
