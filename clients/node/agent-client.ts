@@ -22,6 +22,7 @@ import {
   OPTARC_HELLO,
   OPTARC_JOB_STATUS,
   OPTARC_LIST,
+  OPTARC_MAX_DATA,
   OPTARC_MKDIR,
   OPTARC_MOUNT,
   OPTARC_NULL,
@@ -295,6 +296,66 @@ export class AgentClient {
   /** A chunk of a ready retrieval; the read that reaches its end frees the entry. */
   retrieveCached(token: string, offset: bigint, count: number): Promise<{ data: Buffer; eof: boolean }> {
     return this.call(OPTARC_RETRIEVE_CACHED, { session: this.s, token, offset, count });
+  }
+
+  /**
+   * A ready retrieval of `size` bytes read from start to end, handing each
+   * chunk to `onChunk` in order. When the first read comes back whole, the
+   * rest is read with up to `window` RETRIEVE_CACHED calls in flight (like NFS
+   * read-ahead); an agent that answers short reads is read one call at a time.
+   * Data past `size`, or an answer that neither advances nor ends, is an
+   * Error; the caller's check of size and SHA-256 decides what the data is worth.
+   */
+  async retrieveCachedAll(
+    token: string,
+    size: bigint,
+    onChunk: (data: Buffer) => Promise<void> | void,
+    o: { chunk?: number; window?: number } = {},
+  ): Promise<void> {
+    const chunk = BigInt(o.chunk ?? OPTARC_MAX_DATA);
+    const window = Math.max(1, o.window ?? 4);
+    const wanted = (at: bigint) => (size - at < chunk ? (size - at > 0n ? size - at : 0n) : chunk);
+    const take = async (at: bigint, got: { data: Buffer; eof: boolean }) => {
+      if (at + BigInt(got.data.length) > size)
+        throw new Error(`the agent sent more than the ${size} bytes of ${token}`);
+      if (got.data.length === 0 && !got.eof)
+        throw new Error(`the agent sent no data of ${token} at ${at} before its end`);
+      await onChunk(got.data);
+      return at + BigInt(got.data.length);
+    };
+    let at = 0n;
+    const first = await this.retrieveCached(token, 0n, Number(wanted(0n)));
+    at = await take(0n, first);
+    if (first.eof) return;
+    if (BigInt(first.data.length) < chunk) {
+      // short reads: one call at a time
+      for (;;) {
+        const got = await this.retrieveCached(token, at, Number(chunk));
+        at = await take(at, got);
+        if (got.eof) return;
+      }
+    }
+    const offsets: bigint[] = [];
+    for (let next = at; next < size; next += chunk) offsets.push(next);
+    const inflight: Promise<{ data: Buffer; eof: boolean }>[] = [];
+    let issued = 0;
+    for (let i = 0; i < offsets.length; i++) {
+      while (inflight.length < window && issued < offsets.length) {
+        const p = this.retrieveCached(token, offsets[issued]!, Number(wanted(offsets[issued]!)));
+        p.catch(() => {}); // awaited in order below; an early failure must not go unhandled
+        inflight.push(p);
+        issued++;
+      }
+      const got = await inflight.shift()!;
+      const last = i === offsets.length - 1;
+      if (BigInt(got.data.length) !== wanted(offsets[i]!) || got.eof !== last) {
+        throw new Error(
+          `RETRIEVE_CACHED of ${token} at ${offsets[i]} answered ${got.data.length} bytes${got.eof ? ' and eof' : ''} during read-ahead, not ${wanted(offsets[i]!)}${last ? ' and eof' : ''}`,
+        );
+      }
+      at = await take(offsets[i]!, got);
+    }
+    if (offsets.length === 0) throw new Error(`the agent did not say where ${token} ends`);
   }
 
   /** REBURN: burn `copies` new copies of `vsn` from its cloud image (a job). */

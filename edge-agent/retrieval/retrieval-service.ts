@@ -22,6 +22,7 @@ import { cloudSource } from './cloud-source.js';
 import { discSource, loadedDiscs } from './disc-source.js';
 import { RetrievalError } from './errors.js';
 import { fetchFile } from './fetch-file.js';
+import { ReadCoverage } from './read-coverage.js';
 import { RetrievalJournal, type RetrievalMode, type RetrievalRow, type RetrievalState } from './retrieval-journal.js';
 import { checkQuotas, planRound, positionOf } from './retrieval-scheduler.js';
 import { type Source, SourceFailure } from './source.js';
@@ -77,6 +78,9 @@ const TOKEN = /^[0-9a-f]{32}$/;
 /** Cache files kept open for collection at once. */
 const MAX_OPEN_READS = 16;
 
+/** How long an entry whose end was read waits for the rest of its bytes to be read before it is freed. */
+const COLLECT_GRACE_MS = 60_000;
+
 export class RetrievalService {
   private readonly journal: RetrievalJournal;
   private readonly files: ArchivedFiles;
@@ -105,6 +109,8 @@ export class RetrievalService {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private readonly openReads = new Map<string, fs.FileHandle>();
+  private readonly coverage = new ReadCoverage();
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly o: RetrievalOptions) {
@@ -162,6 +168,7 @@ export class RetrievalService {
     if (this.stopped) return;
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const t of this.graceTimers) clearTimeout(t);
     for (const f of this.inflight.values()) f.abort.abort();
     this.wake();
     await this.loop;
@@ -321,7 +328,8 @@ export class RetrievalService {
       throw new RetrievalError('NOT_READY', 'its cache file was lost: it is fetched again, come back later');
     }
     const eof = at + want >= row.bytes;
-    if (eof) await this.free(row.id, 'collected');
+    if (this.coverage.add(token, at, at + want, row.bytes)) await this.free(row.id, 'collected');
+    else if (eof) this.freeAfterGrace(row.id);
     return { data, eof };
   }
 
@@ -375,9 +383,26 @@ export class RetrievalService {
     await fh.close().catch(() => {});
   }
 
+  /**
+   * The end was read but not every byte before it (reads still in flight, or a
+   * client that resumed after a restart): the entry is freed once the rest is
+   * read, or COLLECT_GRACE_MS after the end was read.
+   */
+  private freeAfterGrace(id: number): void {
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      this.free(id, 'collected').catch((e: Error) =>
+        this.log.warn('freeing a collected retrieval failed', { id, error: e.message }),
+      );
+    }, COLLECT_GRACE_MS);
+    timer.unref();
+    this.graceTimers.add(timer);
+  }
+
   private async free(id: number, as: 'collected' | 'expired'): Promise<void> {
     const row = this.journal.byId(id);
     if (!row || row.state !== 'ready') return;
+    this.coverage.forget(row.token);
     if (as === 'collected') this.journal.collected(id);
     else this.journal.expired(id);
     await this.closeReady(row.token);

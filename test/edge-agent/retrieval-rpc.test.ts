@@ -163,6 +163,25 @@ test('online and offline retrieval from discs: bad requests refused, queued unti
   t.is((await c.retrieveStatus(online.token)).state, S.OPTARC_RETRIEVAL_COLLECTED);
   t.false((await cacheFiles(agent)).includes(online.token), 'its cache file is gone');
 
+  // --- read-ahead: the end answered before the rest is not the end of the entry; every byte read is
+  const ahead = await c.retrieve(args(a.path, ONLINE));
+  t.is(ahead.state, S.OPTARC_RETRIEVAL_READY, ahead.message);
+  const n = 1000 * 1000;
+  const lastAt = BigInt(Math.floor((dataA.length - 1) / n) * n);
+  const tail = await c.retrieveCached(ahead.token, lastAt, n);
+  t.true(tail.eof, 'the last chunk, read first, says eof');
+  t.is((await c.retrieveStatus(ahead.token)).state, S.OPTARC_RETRIEVAL_READY, 'but the earlier bytes are still unread');
+  const parts: Buffer[] = [];
+  for (let at = 0n; at < lastAt; at += BigInt(n)) parts.push((await c.retrieveCached(ahead.token, at, n)).data);
+  t.true(Buffer.concat([...parts, tail.data]).equals(dataA), 'read out of order, the exact bytes');
+  t.is((await c.retrieveStatus(ahead.token)).state, S.OPTARC_RETRIEVAL_COLLECTED, 'freed once every byte was read');
+  t.false((await cacheFiles(agent)).includes(ahead.token));
+  const pipelined = await c.retrieve(args(a.path, ONLINE));
+  const chunks: Buffer[] = [];
+  await c.retrieveCachedAll(pipelined.token, pipelined.size, (d) => void chunks.push(d), { chunk: n, window: 3 });
+  t.true(Buffer.concat(chunks).equals(dataA), 'AgentClient read-ahead: 3 reads in flight, the exact bytes');
+  t.is((await c.retrieveStatus(pipelined.token)).state, S.OPTARC_RETRIEVAL_COLLECTED);
+
   // --- the queued offline requests are served from the disc now
   for (const r of [urgent, queued]) {
     const done = await settle(c, r.token);

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { RpcError } from '../../oncrpc/index.js';
 import {
   OPTARC_MAX_DATA,
   type OptarcRetrieval,
@@ -161,18 +162,23 @@ async function collect(agent: AgentClient, r: OptarcRetrieval, output: string | 
   let offset = 0n;
   let done = false;
   try {
-    for (;;) {
-      const chunk = await agent.retrieveCached(r.token, offset, max);
-      if (chunk.data.length > max || offset + BigInt(chunk.data.length) > r.size)
-        throw corrupt(`${r.token}: the agent sent more than the ${r.size} bytes it announced`);
-      if (chunk.data.length === 0 && !chunk.eof)
-        throw new Error(`${r.token}: the agent sent no data at offset ${offset} before the end`);
-      hash.update(chunk.data);
-      if (fh) await fh.write(chunk.data);
-      else await toStdout(chunk.data);
-      offset += BigInt(chunk.data.length);
-      if (chunk.eof) break;
-    }
+    // read-ahead: up to 4 chunks in flight, written in order
+    await agent
+      .retrieveCachedAll(
+        r.token,
+        r.size,
+        async (data) => {
+          hash.update(data);
+          if (fh) await fh.write(data);
+          else await toStdout(data);
+          offset += BigInt(data.length);
+        },
+        { chunk: max, window: 4 },
+      )
+      .catch((e: unknown) => {
+        if (e instanceof AgentError || e instanceof RpcError) throw e;
+        throw corrupt(`${r.token}: ${(e as Error).message}`);
+      });
     const got = hash.digest();
     if (offset !== r.size || !got.equals(r.sha256))
       throw corrupt(
