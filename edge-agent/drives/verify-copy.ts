@@ -40,26 +40,15 @@ export async function verifyCopy(
   const problems: string[] = [];
 
   // 1. SHA-256 over exactly imageBytes bytes of the copy.
-  const hash = createHash('sha256');
-  let bytesRead = 0n;
+  let read: MediumDigest;
   try {
-    const fh = await fs.open(file, 'r');
-    const stream = fh.createReadStream({
-      start: 0,
-      end: Number(imageBytes) - 1,
-      highWaterMark: options.highWaterMark ?? 1024 * 1024,
-      signal: options.signal,
-    });
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      bytesRead += BigInt(chunk.length);
-      options.onProgress?.(bytesRead);
-    }
+    read = await hashMedium(file, imageBytes, options);
   } catch (e) {
     if (options.signal?.aborted) throw new DriveError('ABORTED', `checking ${address} was cancelled`);
-    problems.push(`read error at byte ${bytesRead} of the copy: ${(e as Error).message}`);
+    throw e;
   }
-  const sha256 = hash.digest();
+  const { sha256, bytesRead } = read;
+  if (read.error !== undefined) problems.push(`read error at byte ${bytesRead} of the copy: ${read.error}`);
   if (bytesRead < imageBytes) {
     problems.push(`copy is truncated: only ${bytesRead} of the image's ${imageBytes} bytes could be read`);
   } else if (!sha256.equals(imageSha256)) {
@@ -160,4 +149,46 @@ function judgeMd5(lines: string[], failures: string[], ran: boolean, problems: s
   if (mismatch) return 'mismatch';
   if (positive && ran) return 'match';
   return 'none';
+}
+
+export interface MediumDigest {
+  sha256: Buffer;
+  bytesRead: bigint;
+  /** The read error that ended the read early, if one did. */
+  error?: string;
+}
+
+/**
+ * SHA-256 over the first `bytes` bytes of a disc (a device, or a stand-in's
+ * file): a burned disc is padded past its image, so only the image's own
+ * length counts. A read error ends the digest early (`error`, `bytesRead`); a
+ * disc shorter than `bytes` gives fewer bytes read. Rejects only when
+ * `signal` aborts it.
+ */
+export async function hashMedium(
+  file: string,
+  bytes: bigint,
+  options: Pick<VerifyOptions, 'signal' | 'onProgress' | 'highWaterMark'> = {},
+): Promise<MediumDigest> {
+  const hash = createHash('sha256');
+  let bytesRead = 0n;
+  if (bytes <= 0n) return { sha256: hash.digest(), bytesRead };
+  try {
+    const fh = await fs.open(file, 'r');
+    const stream = fh.createReadStream({
+      start: 0,
+      end: Number(bytes) - 1,
+      highWaterMark: options.highWaterMark ?? 1024 * 1024,
+      signal: options.signal,
+    });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytesRead += BigInt(chunk.length);
+      options.onProgress?.(bytesRead);
+    }
+  } catch (e) {
+    if (options.signal?.aborted) throw e;
+    return { sha256: hash.digest(), bytesRead, error: (e as Error).message };
+  }
+  return { sha256: hash.digest(), bytesRead };
 }

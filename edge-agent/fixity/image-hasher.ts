@@ -8,8 +8,8 @@
  * fixity finding. Reads stop when `signal` aborts (FixityAbort).
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
 import type { ByteRange, CloudObject, CloudReader } from '../cloud/cloud-reader.js';
+import { hashMedium, type MediumDigest } from '../drives/verify-copy.js';
 
 /** The pass was stopped while hashing (the target stays unchecked). */
 export class FixityAbort extends Error {
@@ -31,29 +31,22 @@ export const CLOUD_CHUNK_BYTES = 64 * 1024 * 1024;
 /** Chunks presigned at once (links stay valid an hour: a batch is read well within that). */
 const PRESIGN_BATCH = 4;
 
-/** SHA-256 of the first `bytes` bytes of a file or device. */
+/** SHA-256 of the first `bytes` bytes of a file or device (drives/verify-copy.ts hashMedium). */
 export async function hashLocal(file: string, bytes: bigint, signal: AbortSignal): Promise<ImageDigest> {
-  const hash = createHash('sha256');
-  let read = 0n;
-  if (bytes === 0n) return { sha256: hash.digest(), bytes: 0n };
-  let problem: string | undefined;
+  let d: MediumDigest;
   try {
-    const fh = await fs.open(file, 'r');
-    try {
-      const stream = fh.createReadStream({ start: 0, end: Number(bytes) - 1, highWaterMark: 1024 * 1024, signal });
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        read += BigInt(chunk.length);
-      }
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    d = await hashMedium(file, bytes, { signal });
   } catch (e) {
     if (signal.aborted) throw new FixityAbort();
-    problem = `read error at byte ${read}: ${(e as Error).message}`;
+    throw e;
   }
-  if (read < bytes && !problem) problem = `the disc ends after ${read} of the image's ${bytes} bytes`;
-  return { sha256: hash.digest(), bytes: read, ...(problem ? { problem } : {}) };
+  const problem =
+    d.error !== undefined
+      ? `read error at byte ${d.bytesRead}: ${d.error}`
+      : d.bytesRead < bytes
+        ? `the disc ends after ${d.bytesRead} of the image's ${bytes} bytes`
+        : undefined;
+  return { sha256: d.sha256, bytes: d.bytesRead, ...(problem ? { problem } : {}) };
 }
 
 /** The ranges covering `bytes` bytes in chunks of `chunk`. */
